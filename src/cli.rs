@@ -1,0 +1,207 @@
+//! The command line (clap derive) and its translation into a validated `fetch::Config`.
+
+use clap::Parser;
+use fetch::Error;
+use fetch::config::{Config, Display, IpVersion, Method, Network, Output};
+use fetch::url::{Credentials, Target};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fetch",
+    version,
+    about = "Download a URL over HTTP/1.1: the head to stdout, the body to a file or stdout.",
+    after_help = "Examples:\n  fetch www.sina.com.cn -o sina.html\n  fetch -s http://host/data.tar.gz | tar xz"
+)]
+pub struct Args {
+    /// http://…, https://… or a bare host[:port][/path] (meaning http://)
+    #[arg(value_name = "URL")]
+    url: String,
+
+    /// Write the body to FILE (through FILE.part, renamed when complete); '-' is stdout
+    #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
+    output: Option<PathBuf>,
+
+    /// Write the body and exit 0 whatever the status (default: a status >= 400 writes nothing, exit 22)
+    #[arg(long, help_heading = "Output")]
+    no_fail: bool,
+
+    /// No head on stdout; errors still go to stderr
+    #[arg(short, long, help_heading = "Display")]
+    silent: bool,
+
+    /// Show the request, the response heads and each step on stderr
+    #[arg(short, long, help_heading = "Display")]
+    verbose: bool,
+
+    /// With the body on stdout, print the response head before it
+    #[arg(short, long, help_heading = "Display")]
+    include: bool,
+
+    /// Send HEAD; the head is the output
+    #[arg(short = 'I', long = "head", help_heading = "Request")]
+    head: bool,
+
+    /// Extra request field, repeatable; 'Name:' with no value removes a default field
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "NAME: VALUE",
+        help_heading = "Request"
+    )]
+    headers: Vec<String>,
+
+    /// User-Agent [default: fetch/<version>]
+    #[arg(short = 'A', long, value_name = "UA", help_heading = "Request")]
+    user_agent: Option<String>,
+
+    /// Basic authentication (URL userinfo does the same)
+    #[arg(short = 'u', long, value_name = "USER:PASS", help_heading = "Request")]
+    user: Option<String>,
+
+    /// Seconds to resolve and connect
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds, help_heading = "Network")]
+    connect_timeout: Duration,
+
+    /// Longest silence while reading, in seconds
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds, help_heading = "Network")]
+    read_timeout: Duration,
+
+    /// Limit on the whole transfer, in seconds [default: none]
+    #[arg(short = 'm', long, value_name = "SECS", value_parser = seconds, help_heading = "Network")]
+    max_time: Option<Duration>,
+
+    /// IPv4 addresses only
+    #[arg(
+        short = '4',
+        long = "ipv4",
+        conflicts_with = "ipv6",
+        help_heading = "Network"
+    )]
+    ipv4: bool,
+
+    /// IPv6 addresses only
+    #[arg(short = '6', long = "ipv6", help_heading = "Network")]
+    ipv6: bool,
+}
+
+/// A positive, finite number of seconds, fractions allowed.
+fn seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if secs.is_nan() || secs <= 0.0 {
+        return Err(format!("'{s}' must be more than 0"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is too large"))
+}
+
+/// Text that goes into a request head verbatim must not be able to end a line.
+fn check_field_text(flag: &str, text: &str) -> Result<(), Error> {
+    if text.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+        return Err(Error::Usage(format!(
+            "{flag} '{}': CR, LF and NUL are not allowed",
+            text.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
+/// `-H 'Name: value'`: a token name, a colon, a value without line breaks.
+fn parse_header(text: &str) -> Result<(String, String), Error> {
+    check_field_text("-H", text)?;
+    let bad = |why: &str| Error::Usage(format!("-H '{text}': {why}"));
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| bad("expected 'Name: value'"))?;
+    let is_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(is_token) {
+        return Err(bad(
+            "the field name must be a token (letters, digits, -, …)",
+        ));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+impl Args {
+    /// Validates everything and builds the library's configuration.
+    pub fn into_config(self) -> Result<Config, Error> {
+        let url = Target::parse(&self.url).map_err(|e| e.at(self.url.clone()))?;
+        let output = match self.output {
+            None => Output::Stdout,
+            Some(p) if p.as_os_str() == "-" => Output::Stdout,
+            Some(p) => Output::File(p),
+        };
+        let mut config = Config::new(url, output);
+        config.method = if self.head { Method::Head } else { Method::Get };
+        config.headers = self
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<_, _>>()?;
+        if let Some(ua) = self.user_agent {
+            check_field_text("-A", &ua)?;
+            config.user_agent = ua;
+        }
+        if let Some(user) = self.user {
+            check_field_text("-u", &user)?;
+            let (user, password) = user.split_once(':').unwrap_or((&user, ""));
+            config.credentials = Some(Credentials {
+                user: user.to_owned(),
+                password: password.to_owned(),
+            });
+        }
+        config.display = Display {
+            silent: self.silent,
+            verbose: self.verbose,
+            include: self.include,
+        };
+        config.no_fail = self.no_fail;
+        config.network = Network {
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            max_time: self.max_time,
+            ip_version: match (self.ipv4, self.ipv6) {
+                (true, _) => IpVersion::V4,
+                (_, true) => IpVersion::V6,
+                _ => IpVersion::Any,
+            },
+        };
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_parsing() {
+        assert_eq!(
+            parse_header("X-A:  b c ").unwrap(),
+            ("X-A".into(), "b c".into())
+        );
+        assert_eq!(
+            parse_header("Accept:").unwrap(),
+            ("Accept".into(), String::new())
+        );
+        for bad in ["nocolon", ": v", "Bad Name: v", "X: a\r\nY: b", "X: \0"] {
+            assert_eq!(parse_header(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn seconds_parsing() {
+        assert_eq!(seconds("1.5").unwrap(), Duration::from_millis(1500));
+        for bad in ["0", "-1", "x", "NaN", "inf", "1e300"] {
+            assert!(seconds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,121 @@
+//! `Config`: what to fetch, where to put it, and every option, already validated.
+//! Built by the binary's `cli`; the library never sees a command line.
+
+use crate::url::{Credentials, Target};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default `--connect-timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `--read-timeout`: the longest silence while reading.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Everything one run of fetch does.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// What to download and where to.
+    pub job: Job,
+    pub method: Method,
+    /// `-H` fields in the order given: (name, value). An empty value removes the
+    /// default field of that name instead of sending it (as curl's `-H 'Name:'`).
+    pub headers: Vec<(String, String)>,
+    pub user_agent: String,
+    /// `-u`; takes precedence over the URL's userinfo.
+    pub credentials: Option<Credentials>,
+    pub display: Display,
+    /// `--no-fail`: a status >= 400 is written like any other.
+    pub no_fail: bool,
+    pub network: Network,
+}
+
+/// One URL and where its body goes.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub url: Target,
+    pub output: Output,
+}
+
+/// Where a body goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Stdout,
+    /// Through `FILE.part` and a rename, or directly when FILE exists and is not
+    /// a regular file (DESIGN §3).
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+        }
+    }
+}
+
+/// What is shown besides the body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Display {
+    /// `-s`: no head on stdout.
+    pub silent: bool,
+    /// `-v`: heads and steps on stderr.
+    pub verbose: bool,
+    /// `-i`: the head before a body that goes to stdout.
+    pub include: bool,
+}
+
+/// Which address families may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpVersion {
+    #[default]
+    Any,
+    V4,
+    V6,
+}
+
+/// Connection options.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub max_time: Option<Duration>,
+    pub ip_version: IpVersion,
+}
+
+impl Default for Network {
+    fn default() -> Network {
+        Network {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            max_time: None,
+            ip_version: IpVersion::Any,
+        }
+    }
+}
+
+impl Config {
+    /// A plain GET of `url` with every default.
+    pub fn new(url: Target, output: Output) -> Config {
+        Config {
+            job: Job { url, output },
+            method: Method::Get,
+            headers: Vec::new(),
+            user_agent: default_user_agent(),
+            credentials: None,
+            display: Display::default(),
+            no_fail: false,
+            network: Network::default(),
+        }
+    }
+}
+
+/// `fetch/<version>`.
+pub fn default_user_agent() -> String {
+    format!("fetch/{}", env!("CARGO_PKG_VERSION"))
+}

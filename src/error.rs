@@ -1,0 +1,169 @@
+//! The library's one error type and `exit_code()`, the only place exit codes are chosen (DESIGN §4).
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can make a transfer fail. `Display` is the "why" of the one line
+/// `fetch: <what>: <why>` that `main` prints; `At` adds the "what".
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A command-line value that makes no sense (exit 2).
+    #[error("{0}")]
+    Usage(String),
+
+    /// A scheme other than http/https (exit 1).
+    #[error("unsupported scheme '{0}' (only http and https)")]
+    Scheme(String),
+
+    /// A URL that cannot be parsed or holds bytes a request line cannot carry (exit 3).
+    #[error("malformed URL: {0}")]
+    Url(String),
+
+    /// The host name did not resolve to a usable address (exit 6).
+    #[error("could not resolve host {host}: {why}")]
+    Resolve { host: String, why: String },
+
+    /// No address accepted the connection (exit 7).
+    #[error("could not connect to {addr}: {}", plain(source))]
+    Connect { addr: String, source: io::Error },
+
+    /// Connect timeout, read timeout or `--max-time` (exit 28).
+    #[error("{0}")]
+    Timeout(String),
+
+    /// A response that breaks HTTP/1.1 or one of our limits (exit 8).
+    #[error("malformed response: {0}")]
+    Malformed(String),
+
+    /// The body ended before its framing said it would (exit 18).
+    #[error("{0}")]
+    Truncated(String),
+
+    /// The final status is >= 400 and `--no-fail` was not given (exit 22).
+    #[error("HTTP {status} {reason} (use --no-fail to keep the body)")]
+    Status { status: u16, reason: String },
+
+    /// Writing the output failed (exit 23).
+    #[error("{}: {}", path.display(), plain(source))]
+    Write { path: PathBuf, source: io::Error },
+
+    /// The server closed the connection before sending a single byte (exit 52).
+    #[error("the server closed the connection without sending a response")]
+    EmptyReply,
+
+    /// A reset or other failure of the connection after it was established (exit 56).
+    #[error("{what}: {}", plain(source))]
+    Network {
+        what: &'static str,
+        source: io::Error,
+    },
+
+    /// Whoever reads our stdout stopped reading (`fetch URL | head`): quiet success.
+    #[error("stdout was closed")]
+    BrokenPipe,
+
+    /// Another error, with what it happened to (a URL, usually).
+    #[error("{what}: {source}")]
+    At { what: String, source: Box<Error> },
+}
+
+impl Error {
+    /// The process exit code for this error: curl's numbers (DESIGN §4).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Scheme(_) => 1,
+            Error::Usage(_) => 2,
+            Error::Url(_) => 3,
+            Error::Resolve { .. } => 6,
+            Error::Connect { .. } => 7,
+            Error::Malformed(_) => 8,
+            Error::Truncated(_) => 18,
+            Error::Status { .. } => 22,
+            Error::Write { .. } => 23,
+            Error::Timeout(_) => 28,
+            Error::EmptyReply => 52,
+            Error::Network { .. } => 56,
+            Error::BrokenPipe => 0,
+            Error::At { source, .. } => source.exit_code(),
+        }
+    }
+
+    /// Says what the error happened to, unless it already names its subject
+    /// (a file path) or is not worth a message at all.
+    pub fn at(self, what: impl Into<String>) -> Error {
+        match self {
+            Error::Write { .. } | Error::BrokenPipe | Error::At { .. } | Error::Usage(_) => self,
+            other => Error::At {
+                what: what.into(),
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// Wraps this error so it can travel through `std::io::Read`.
+    pub(crate) fn into_io(self) -> io::Error {
+        io::Error::other(self)
+    }
+
+    /// Turns an error from reading the connection (directly or through a body
+    /// reader) back into our type: ours travel inside the `io::Error`; the rest
+    /// are failures of the connection itself.
+    pub(crate) fn from_read(e: io::Error) -> Error {
+        match e.downcast::<Error>() {
+            Ok(ours) => ours,
+            Err(e) => {
+                let what = match e.kind() {
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                        "connection reset while receiving"
+                    }
+                    _ => "receiving failed",
+                };
+                Error::Network { what, source: e }
+            }
+        }
+    }
+}
+
+/// An `io::Error` without Rust's " (os error N)" suffix: users want the reason.
+pub(crate) fn plain(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_errors_survive_a_trip_through_io() {
+        let e = Error::Truncated("cut".into()).into_io();
+        assert_eq!(Error::from_read(e).exit_code(), 18);
+    }
+
+    #[test]
+    fn resets_are_56() {
+        let e = io::Error::from(io::ErrorKind::ConnectionReset);
+        let ours = Error::from_read(e);
+        assert_eq!(ours.exit_code(), 56);
+        assert!(ours.to_string().starts_with("connection reset"));
+    }
+
+    #[test]
+    fn context_keeps_the_code_and_names_the_subject() {
+        let e = Error::EmptyReply.at("http://h/");
+        assert_eq!(e.exit_code(), 52);
+        assert_eq!(
+            e.to_string(),
+            "http://h/: the server closed the connection without sending a response"
+        );
+    }
+
+    #[test]
+    fn os_error_suffix_is_dropped() {
+        let e = io::Error::from_raw_os_error(111);
+        assert!(!plain(&e).contains("os error"));
+    }
+}

@@ -1,0 +1,52 @@
+//! The `fetch` binary: parse the command line, run the library, print at most one
+//! error line, exit with the code the error chose.
+
+mod cli;
+
+use clap::Parser;
+use std::io::{self, IsTerminal, Write};
+use std::os::fd::AsFd;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(e) => return fail(&e),
+    };
+
+    // Ctrl-C: leave no FILE.part behind (DESIGN §3); 130 is the shell's code for SIGINT.
+    let _ = ctrlc::set_handler(|| {
+        fetch::output::remove_partial_files();
+        std::process::exit(130);
+    });
+
+    // Bodies go to stdout in large blocks: write them to the descriptor itself,
+    // past std's line buffering (which would split binary data at newlines).
+    let stdout_is_terminal = io::stdout().is_terminal();
+    let mut stdout: Box<dyn Write> = match io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(io::stdout()),
+    };
+    let mut stderr = io::stderr();
+    let stderr_is_terminal = stderr.is_terminal();
+    let mut sinks = fetch::Sinks {
+        stdout: &mut stdout,
+        stdout_is_terminal,
+        stderr: &mut stderr,
+        stderr_is_terminal,
+    };
+    match fetch::run(&config, &mut sinks) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Prints `fetch: <what>: <why>` (unless the error is a quiet one) and returns its code.
+fn fail(e: &fetch::Error) -> ExitCode {
+    let code = e.exit_code();
+    if code != 0 {
+        let _ = writeln!(io::stderr(), "fetch: {e}");
+    }
+    ExitCode::from(code)
+}

@@ -1,0 +1,411 @@
+//! Connecting: resolve within the connect timeout, race the addresses (RFC 8305
+//! Happy Eyeballs), and a stream that enforces `--read-timeout` and `--max-time`.
+
+use crate::config::IpVersion;
+use crate::error::Error;
+use crate::url::Host;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// RFC 8305 §5 "Connection Attempt Delay": the next address gets its chance after this.
+pub const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// The limits a connection works under.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// When `--max-time` runs out, if given.
+    pub deadline: Option<Instant>,
+}
+
+impl Limits {
+    /// The instant connecting must be done by, and whether `--max-time` (rather
+    /// than `--connect-timeout`) is what sets it.
+    fn connect_deadline(&self, now: Instant) -> (Instant, bool) {
+        let own = now + self.connect_timeout;
+        match self.deadline {
+            Some(d) if d < own => (d, true),
+            _ => (own, false),
+        }
+    }
+
+    fn connect_timed_out(&self, by_max_time: bool) -> Error {
+        if by_max_time {
+            max_time_error()
+        } else {
+            Error::Timeout(format!(
+                "no connection within {} (--connect-timeout)",
+                seconds(self.connect_timeout)
+            ))
+        }
+    }
+}
+
+fn max_time_error() -> Error {
+    Error::Timeout("the transfer took longer than --max-time allows".into())
+}
+
+/// "1.5 s", "30 s".
+pub(crate) fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
+
+/// Resolves `host`, keeps the addresses `ip` allows, and connects to the first
+/// that answers. `trace` receives one line per step for `-v`.
+pub fn connect(
+    host: &Host,
+    port: u16,
+    ip: IpVersion,
+    limits: &Limits,
+    trace: &mut dyn FnMut(String),
+) -> Result<Stream, Error> {
+    let (until, by_max_time) = limits.connect_deadline(Instant::now());
+    let addrs = match host {
+        Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
+        Host::Name(name) => resolve(name, port, until)
+            .map_err(|e| e.unwrap_or_else(|| limits.connect_timed_out(by_max_time)))?,
+    };
+    let addrs: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter(|a| match ip {
+            IpVersion::Any => true,
+            IpVersion::V4 => a.is_ipv4(),
+            IpVersion::V6 => a.is_ipv6(),
+        })
+        .collect();
+    if addrs.is_empty() {
+        let family = if ip == IpVersion::V6 { "IPv6" } else { "IPv4" };
+        return Err(Error::Resolve {
+            host: host_name(host),
+            why: format!("no {family} address"),
+        });
+    }
+    let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+    trace(format!("Connecting to port {port} of {}", list.join(", ")));
+    let tcp = race(&addrs, ATTEMPT_DELAY, until, |addr, until| {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        TcpStream::connect_timeout(&addr, left)
+    })
+    .map_err(|failure| match failure {
+        RaceFailure::TimedOut => limits.connect_timed_out(by_max_time),
+        RaceFailure::Failed(addr, source) => Error::Connect {
+            addr: addr.to_string(),
+            source,
+        },
+    })?;
+    if let Ok(peer) = tcp.peer_addr() {
+        trace(format!("Connected to {peer}"));
+    }
+    Stream::new(tcp, limits)
+}
+
+fn host_name(host: &Host) -> String {
+    match host {
+        Host::Name(n) => n.clone(),
+        Host::Ip(ip) => ip.to_string(),
+    }
+}
+
+/// Resolves on a helper thread so that a hung resolver costs at most the time
+/// left until `until` (`None` as the error means the time ran out).
+fn resolve(name: &str, port: u16, until: Instant) -> Result<Vec<SocketAddr>, Option<Error>> {
+    let (tx, rx) = mpsc::channel();
+    let owned = name.to_owned();
+    let spawned = thread::Builder::new()
+        .name("resolve".into())
+        .spawn(move || {
+            let result = (owned.as_str(), port)
+                .to_socket_addrs()
+                .map(|it| it.collect::<Vec<_>>());
+            let _ = tx.send(result);
+        });
+    let failed = |why: String| {
+        Some(Error::Resolve {
+            host: name.to_owned(),
+            why,
+        })
+    };
+    if let Err(e) = spawned {
+        return Err(failed(crate::error::plain(&e)));
+    }
+    match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => {
+            let why = crate::error::plain(&e);
+            let why = why
+                .strip_prefix("failed to lookup address information: ")
+                .unwrap_or(&why)
+                .to_owned();
+            Err(failed(why))
+        }
+        Err(_) => Err(None),
+    }
+}
+
+/// Why no attempt of a race produced a connection.
+#[derive(Debug)]
+pub(crate) enum RaceFailure {
+    /// `until` passed first.
+    TimedOut,
+    /// Every attempt failed; the last failure.
+    Failed(SocketAddr, io::Error),
+}
+
+/// RFC 8305 §5: attempt `addrs` in order, starting the next one when the
+/// previous has failed or after `delay`, whichever is first; the first success
+/// wins and later ones are dropped. One address needs no thread.
+pub(crate) fn race<T, F>(
+    addrs: &[SocketAddr],
+    delay: Duration,
+    until: Instant,
+    attempt: F,
+) -> Result<T, RaceFailure>
+where
+    T: Send + 'static,
+    F: Fn(SocketAddr, Instant) -> io::Result<T> + Send + Sync + Clone + 'static,
+{
+    if let [only] = addrs {
+        return attempt(*only, until).map_err(|e| classify(*only, e));
+    }
+    let (tx, rx) = mpsc::channel::<(SocketAddr, io::Result<T>)>();
+    let mut next = 0;
+    let mut running = 0;
+    let mut last_failure = RaceFailure::TimedOut;
+    loop {
+        if next < addrs.len() {
+            let addr = addrs[next];
+            let tx = tx.clone();
+            let attempt = attempt.clone();
+            // A thread that cannot be spawned is an attempt that failed.
+            if let Err(e) = thread::Builder::new()
+                .name("connect".into())
+                .spawn(move || {
+                    let _ = tx.send((addr, attempt(addr, until)));
+                })
+            {
+                last_failure = RaceFailure::Failed(addr, e);
+            } else {
+                running += 1;
+            }
+            next += 1;
+        }
+        if running == 0 && next == addrs.len() {
+            return Err(last_failure);
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Err(RaceFailure::TimedOut);
+        }
+        let wait = if next < addrs.len() {
+            delay.min(until - now)
+        } else {
+            until - now
+        };
+        match rx.recv_timeout(wait) {
+            Ok((_, Ok(conn))) => return Ok(conn),
+            Ok((addr, Err(e))) => {
+                running -= 1;
+                last_failure = classify(addr, e);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(last_failure),
+        }
+    }
+}
+
+fn classify(addr: SocketAddr, e: io::Error) -> RaceFailure {
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => RaceFailure::TimedOut,
+        _ => RaceFailure::Failed(addr, e),
+    }
+}
+
+/// A connected socket whose reads give up after `--read-timeout` of silence or
+/// when `--max-time` runs out, with an error that says which.
+#[derive(Debug)]
+pub struct Stream {
+    tcp: TcpStream,
+    read_timeout: Duration,
+    deadline: Option<Instant>,
+    /// The timeout currently set on the socket, to avoid a syscall per read.
+    armed: Option<Duration>,
+}
+
+impl Stream {
+    fn new(tcp: TcpStream, limits: &Limits) -> Result<Stream, Error> {
+        let stream = Stream {
+            tcp,
+            read_timeout: limits.read_timeout,
+            deadline: limits.deadline,
+            armed: None,
+        };
+        // A server that never reads our request must not hang us either.
+        let left = stream.left().map_err(Error::from_read)?;
+        stream
+            .tcp
+            .set_write_timeout(Some(left.0))
+            .map_err(|source| Error::Network {
+                what: "setting up the connection failed",
+                source,
+            })?;
+        Ok(stream)
+    }
+
+    /// The time this read may wait, and whether `--max-time` limits it.
+    fn left(&self) -> io::Result<(Duration, bool)> {
+        match self.deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    Err(max_time_error().into_io())
+                } else if left < self.read_timeout {
+                    Ok((left, true))
+                } else {
+                    Ok((self.read_timeout, false))
+                }
+            }
+            None => Ok((self.read_timeout, false)),
+        }
+    }
+
+    fn timed_out(&self, by_max_time: bool) -> io::Error {
+        if by_max_time {
+            max_time_error().into_io()
+        } else {
+            Error::Timeout(format!(
+                "no data for {} (--read-timeout)",
+                seconds(self.read_timeout)
+            ))
+            .into_io()
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (wait, by_max_time) = self.left()?;
+        if self.armed != Some(wait) {
+            self.tcp.set_read_timeout(Some(wait))?;
+            self.armed = Some(wait);
+        }
+        self.tcp.read(buf).map_err(|e| {
+            if is_timeout(&e) {
+                self.timed_out(by_max_time)
+            } else {
+                e
+            }
+        })
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.write(buf).map_err(|e| {
+            if is_timeout(&e) {
+                let by_max_time = self.left().map(|l| l.1).unwrap_or(true);
+                self.timed_out(by_max_time)
+            } else {
+                e
+            }
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn a_hanging_first_address_does_not_block_the_second() {
+        // The first attempt waits until the test ends (bounded by `until`);
+        // the second answers at once.
+        let until = Instant::now() + Duration::from_secs(20);
+        let (release, hold) = mpsc::channel::<()>();
+        let hold = Arc::new(Mutex::new(hold));
+        let got = race(
+            &[addr(1), addr(2)],
+            Duration::from_millis(10),
+            until,
+            move |a, until| {
+                if a.port() == 1 {
+                    let _ = hold.lock().unwrap().recv_timeout(until - Instant::now());
+                    Err(io::ErrorKind::TimedOut.into())
+                } else {
+                    Ok(a.port())
+                }
+            },
+        );
+        drop(release);
+        assert_eq!(got.unwrap(), 2);
+    }
+
+    #[test]
+    fn a_refused_address_moves_on_without_waiting_for_the_delay() {
+        // With a delay far longer than the deadline, only failing fast can reach
+        // the third address before time runs out.
+        let until = Instant::now() + Duration::from_secs(20);
+        let got = race(
+            &[addr(1), addr(2), addr(3)],
+            Duration::from_secs(3600),
+            until,
+            |a, _| {
+                if a.port() == 3 {
+                    Ok(a.port())
+                } else {
+                    Err(io::ErrorKind::ConnectionRefused.into())
+                }
+            },
+        );
+        assert_eq!(got.unwrap(), 3);
+    }
+
+    #[test]
+    fn all_failing_reports_the_last_failure() {
+        let until = Instant::now() + Duration::from_secs(20);
+        let got = race(
+            &[addr(1), addr(2)],
+            Duration::from_secs(3600),
+            until,
+            |_, _| Err::<(), _>(io::ErrorKind::ConnectionRefused.into()),
+        );
+        assert!(matches!(got, Err(RaceFailure::Failed(a, _)) if a.port() == 2));
+    }
+
+    #[test]
+    fn nothing_answering_times_out() {
+        let until = Instant::now() + Duration::from_millis(50);
+        let got = race(
+            &[addr(1), addr(2)],
+            Duration::from_millis(10),
+            until,
+            |_, until| {
+                thread::sleep(until.saturating_duration_since(Instant::now()));
+                Err::<(), _>(io::ErrorKind::TimedOut.into())
+            },
+        );
+        assert!(matches!(got, Err(RaceFailure::TimedOut)));
+    }
+}

@@ -1,0 +1,263 @@
+//! User input -> `Target`: scheme, host, port, request target and credentials, validated
+//! (exit 1 for other schemes, 3 for malformed input).
+
+use crate::error::Error;
+use std::net::IpAddr;
+
+/// The two schemes fetch speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// Where to connect: a name to resolve or an address to use as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Name(String),
+    Ip(IpAddr),
+}
+
+/// User name and password, from `-u` or the URL's userinfo (percent-decoded).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never let a password reach a log through `{:?}`.
+        write!(f, "Credentials({:?}, ***)", self.user)
+    }
+}
+
+/// A parsed, validated http(s) URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    url: ::url::Url,
+}
+
+impl Target {
+    /// Parses what the user typed: `http://…`, `https://…`, or a bare
+    /// `host[:port][/path]`, which means `http://`.
+    pub fn parse(input: &str) -> Result<Target, Error> {
+        if input.is_empty() {
+            return Err(Error::Url("empty URL".into()));
+        }
+        // The url crate would silently drop tabs and newlines and percent-encode
+        // spaces; a URL that holds them is a mistake (or an attack), not a request.
+        if let Some(b) = input.bytes().find(|&b| b <= b' ' || b == 0x7f) {
+            let what = match b {
+                b' ' => "a space".to_owned(),
+                b'\r' => "a carriage return".to_owned(),
+                b'\n' => "a line feed".to_owned(),
+                other => format!("the control byte 0x{other:02x}"),
+            };
+            return Err(Error::Url(format!("it contains {what}")));
+        }
+        let full = match input.find("://") {
+            Some(at) => {
+                let scheme = &input[..at];
+                if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+                    return Err(Error::Scheme(scheme.to_owned()));
+                }
+                input.to_owned()
+            }
+            None => format!("http://{input}"),
+        };
+        let url = ::url::Url::parse(&full).map_err(|e| Error::Url(e.to_string()))?;
+        Target::from_url(url)
+    }
+
+    /// Accepts an already parsed URL if fetch can speak to it (redirect targets).
+    pub fn from_url(url: ::url::Url) -> Result<Target, Error> {
+        match url.scheme() {
+            "http" | "https" => {}
+            other => return Err(Error::Scheme(other.to_owned())),
+        }
+        if url.host().is_none() {
+            return Err(Error::Url("no host".into()));
+        }
+        Ok(Target { url })
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        if self.url.scheme() == "https" {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        }
+    }
+
+    /// The host to connect to.
+    pub fn host(&self) -> Host {
+        match self.url.host() {
+            Some(::url::Host::Ipv4(ip)) => Host::Ip(IpAddr::V4(ip)),
+            Some(::url::Host::Ipv6(ip)) => Host::Ip(IpAddr::V6(ip)),
+            Some(::url::Host::Domain(name)) => Host::Name(name.to_owned()),
+            None => Host::Name(String::new()), // from_url refuses host-less URLs
+        }
+    }
+
+    /// The port, with the scheme's default filled in.
+    pub fn port(&self) -> u16 {
+        self.url
+            .port_or_known_default()
+            .unwrap_or(match self.scheme() {
+                Scheme::Http => 80,
+                Scheme::Https => 443,
+            })
+    }
+
+    /// The `Host` field: the host (IPv6 in brackets), and the port when it is
+    /// not the scheme's default (RFC 9110 §7.2).
+    pub fn host_field(&self) -> String {
+        let host = self.url.host_str().unwrap_or_default();
+        match self.url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
+
+    /// The origin-form request target: path and query, never the fragment.
+    pub fn request_target(&self) -> String {
+        match self.url.query() {
+            Some(q) => format!("{}?{q}", self.url.path()),
+            None => self.url.path().to_owned(),
+        }
+    }
+
+    /// Credentials given in the URL's userinfo, percent-decoded.
+    pub fn credentials(&self) -> Option<Credentials> {
+        let user = self.url.username();
+        let password = self.url.password();
+        if user.is_empty() && password.is_none() {
+            return None;
+        }
+        Some(Credentials {
+            user: percent_decode(user),
+            password: percent_decode(password.unwrap_or("")),
+        })
+    }
+
+    /// The URL as it may be shown to people and logs: without userinfo.
+    pub fn display(&self) -> String {
+        if self.url.username().is_empty() && self.url.password().is_none() {
+            return self.url.as_str().to_owned();
+        }
+        let mut shown = self.url.clone();
+        // Both calls only fail for URLs that cannot have credentials.
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        shown.as_str().to_owned()
+    }
+}
+
+/// Decodes `%XX` escapes; anything that is not a valid escape stays as it is.
+/// Invalid UTF-8 in the result is replaced, never an error.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex_value(bytes[i + 1]), hex_value(bytes[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_host_means_http() {
+        let t = Target::parse("www.sina.com.cn").unwrap();
+        assert_eq!(t.scheme(), Scheme::Http);
+        assert_eq!(t.host(), Host::Name("www.sina.com.cn".into()));
+        assert_eq!(t.port(), 80);
+        assert_eq!(t.request_target(), "/");
+        assert_eq!(t.host_field(), "www.sina.com.cn");
+    }
+
+    #[test]
+    fn bare_host_with_port_and_path() {
+        let t = Target::parse("localhost:8080/a/b?c=d#frag").unwrap();
+        assert_eq!(t.port(), 8080);
+        assert_eq!(t.request_target(), "/a/b?c=d");
+        assert_eq!(t.host_field(), "localhost:8080");
+    }
+
+    #[test]
+    fn ipv6_literal() {
+        let t = Target::parse("http://[::1]:8080/x").unwrap();
+        assert_eq!(t.host(), Host::Ip("::1".parse().unwrap()));
+        assert_eq!(t.host_field(), "[::1]:8080");
+    }
+
+    #[test]
+    fn default_port_is_left_out_of_host_field() {
+        let t = Target::parse("http://example.com:80/").unwrap();
+        assert_eq!(t.host_field(), "example.com");
+        let t = Target::parse("https://example.com/").unwrap();
+        assert_eq!(t.port(), 443);
+    }
+
+    #[test]
+    fn other_schemes_are_exit_1() {
+        for url in ["ftp://x/", "file:///etc/passwd", "FTP://x"] {
+            assert_eq!(Target::parse(url).unwrap_err().exit_code(), 1, "{url}");
+        }
+        assert!(Target::parse("HTTPS://x/").is_ok());
+    }
+
+    #[test]
+    fn control_bytes_and_spaces_are_exit_3() {
+        for url in [
+            "http://a b/",
+            "http://h/a\r\nX: y",
+            "http://h/\t",
+            "http://h/\x7f",
+            "",
+        ] {
+            assert_eq!(Target::parse(url).unwrap_err().exit_code(), 3, "{url:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_is_exit_3() {
+        for url in ["http://", "http://h:99999/", "http://[::1/", "http://h:x/"] {
+            assert_eq!(Target::parse(url).unwrap_err().exit_code(), 3, "{url}");
+        }
+    }
+
+    #[test]
+    fn userinfo_is_decoded_and_never_displayed() {
+        let t = Target::parse("http://us%40er:p%3Ass@h/x").unwrap();
+        let c = t.credentials().unwrap();
+        assert_eq!(c.user, "us@er");
+        assert_eq!(c.password, "p:ss");
+        assert_eq!(t.display(), "http://h/x");
+        assert!(!format!("{c:?}").contains("p:ss"));
+    }
+
+    #[test]
+    fn percent_decoding_leaves_broken_escapes() {
+        assert_eq!(percent_decode("a%20b%2"), "a b%2");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+        assert_eq!(percent_decode("%"), "%");
+    }
+}
