@@ -94,7 +94,7 @@ impl Error {
         match self {
             Error::Write { .. } | Error::BrokenPipe | Error::At { .. } | Error::Usage(_) => self,
             other => Error::At {
-                what: what.into(),
+                what: crate::escape::for_message(what.into().as_bytes()),
                 source: Box::new(other),
             },
         }

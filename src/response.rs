@@ -184,7 +184,13 @@ pub fn parse_head(raw: Vec<u8>) -> Result<Head, Error> {
         return Err(Error::Malformed(format!("status code {status:03}")));
     }
     let minor_version = response.version.unwrap_or(1);
-    let reason = response.reason.unwrap_or("").to_owned();
+    // httparse hides reasons with obs-text; the status line has them as sent.
+    let status_line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
+    let reason = status_line
+        .splitn(3, |&b| b == b' ')
+        .nth(2)
+        .map(|r| String::from_utf8_lossy(r.strip_suffix(b"\r").unwrap_or(r)).into_owned())
+        .unwrap_or_default();
     let fields = response
         .headers
         .iter()

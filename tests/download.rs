@@ -1,0 +1,266 @@
+//! What a user sees on a good download: where the head and body go, what the
+//! request looks like, and the display flags.
+
+use crate::support::server::{Server, Step, ok, pattern, raw, response};
+use crate::support::{fetch, names_in, temp};
+use assert_cmd::prelude::*;
+use predicates::prelude::*;
+use std::fs;
+
+const HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n";
+
+#[test]
+fn output_file_gets_the_body_and_stdout_the_head() {
+    let server = Server::bytes(format!("{HEAD}hello"));
+    let dir = temp();
+    let file = dir.path().join("page.html");
+    fetch()
+        .arg(server.url("/page"))
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(HEAD)
+        .stderr("");
+    assert_eq!(fs::read(&file).unwrap(), b"hello");
+    assert_eq!(names_in(dir.path()), ["page.html"]);
+}
+
+#[test]
+fn without_output_the_body_streams_to_stdout_binary_safe() {
+    let body: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    let server = Server::body(body.clone());
+    fetch()
+        .arg(server.url("/bin"))
+        .assert()
+        .success()
+        .stdout(body)
+        .stderr("");
+}
+
+#[test]
+fn dash_output_is_stdout() {
+    let server = Server::body("body");
+    fetch()
+        .args([&server.url("/"), "-o", "-"])
+        .assert()
+        .success()
+        .stdout("body");
+}
+
+#[test]
+fn include_puts_the_head_before_the_body() {
+    let server = Server::bytes(format!("{HEAD}hello"));
+    fetch()
+        .args(["-i", &server.url("/")])
+        .assert()
+        .success()
+        .stdout(format!("{HEAD}hello"));
+}
+
+#[test]
+fn silent_hides_the_head() {
+    let server = Server::bytes(format!("{HEAD}hello"));
+    let dir = temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args(["-s", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("");
+    assert_eq!(fs::read(&file).unwrap(), b"hello");
+}
+
+#[test]
+fn head_request_prints_the_head_and_no_body() {
+    let server = Server::bytes(HEAD); // a HEAD response has no body, whatever CL says
+    fetch()
+        .args(["-I", &server.url("/x")])
+        .assert()
+        .success()
+        .stdout(HEAD);
+    assert_eq!(server.request().method(), "HEAD");
+}
+
+#[test]
+fn head_request_to_a_file_writes_the_head_there() {
+    let server = Server::bytes(HEAD);
+    let dir = temp();
+    let file = dir.path().join("head.txt");
+    fetch()
+        .args(["-I", &server.url("/x"), "-o"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout("");
+    assert_eq!(fs::read_to_string(&file).unwrap(), HEAD);
+}
+
+#[test]
+fn the_request_is_one_get_with_the_default_fields() {
+    let server = Server::body("x");
+    fetch()
+        .arg(server.url("/a/b?c=d&e#fragment"))
+        .assert()
+        .success();
+    let req = server.request();
+    let port = server.addr().port();
+    assert_eq!(
+        req.raw,
+        format!(
+            "GET /a/b?c=d&e HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: fetch/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
+
+#[test]
+fn a_bare_host_and_port_means_http() {
+    let server = Server::body("bare");
+    fetch()
+        .arg(format!("127.0.0.1:{}/p", server.addr().port()))
+        .assert()
+        .success()
+        .stdout("bare");
+    assert_eq!(server.request().target(), "/p");
+}
+
+#[test]
+fn headers_user_agent_and_basic_auth() {
+    let server = Server::body("x");
+    fetch()
+        .args([
+            &server.url("/"),
+            "-H",
+            "X-Trace: 42",
+            "-H",
+            "Accept: text/html",
+            "-H",
+            "Connection:",
+            "-A",
+            "agent/1.0",
+            "-u",
+            "Aladdin:open sesame",
+        ])
+        .assert()
+        .success();
+    let req = server.request();
+    assert_eq!(req.field("X-Trace"), Some("42"));
+    assert_eq!(req.field("Accept"), Some("text/html"));
+    assert_eq!(req.field("Connection"), None);
+    assert_eq!(req.field("User-Agent"), Some("agent/1.0"));
+    assert_eq!(
+        req.field("Authorization"),
+        Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+    );
+}
+
+#[test]
+fn userinfo_in_the_url_is_basic_auth_and_never_printed() {
+    let server = Server::bytes(response("404 Not Found", &[], b""));
+    let url = server.url("/").replace("http://", "http://us%65r:s3cret@");
+    fetch()
+        .arg(&url)
+        .assert()
+        .code(22)
+        .stderr(predicate::str::contains("s3cret").not());
+    // "user:s3cret"
+    assert_eq!(
+        server.request().field("Authorization"),
+        Some("Basic dXNlcjpzM2NyZXQ=")
+    );
+}
+
+#[test]
+fn verbose_shows_request_and_response_heads_on_stderr() {
+    let server = Server::bytes(format!("{HEAD}hello"));
+    fetch()
+        .args(["-v", &server.url("/v")])
+        .assert()
+        .success()
+        .stdout("hello")
+        .stderr(
+            predicate::str::contains("* Connected to 127.0.0.1:")
+                .and(predicate::str::contains("> GET /v HTTP/1.1\n"))
+                .and(predicate::str::contains("> Connection: close\n"))
+                .and(predicate::str::contains("< HTTP/1.1 200 OK\n"))
+                .and(predicate::str::contains("< Content-Length: 5\n")),
+        );
+}
+
+#[test]
+fn ipv6_literal_urls_work() {
+    let Ok(probe) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback on this machine; skipping");
+        return;
+    };
+    drop(probe);
+    let server = Server::start_on("[::1]:0", |_| vec![Step::Send(ok(b"six"))]);
+    let url = format!("http://[::1]:{}/", server.addr().port());
+    fetch().arg(&url).assert().success().stdout("six");
+    assert_eq!(
+        server.request().field("Host"),
+        Some(format!("[::1]:{}", server.addr().port()).as_str())
+    );
+    fetch().args(["-6", &url]).assert().success().stdout("six");
+}
+
+#[test]
+fn large_body_arrives_intact() {
+    let len = 8 * 1024 * 1024 + 7;
+    let server = Server::start(move |_| {
+        vec![
+            Step::Send(format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes()),
+            Step::Pattern { from: 0, len },
+        ]
+    });
+    let dir = temp();
+    let file = dir.path().join("big");
+    fetch()
+        .args(["-s", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert!(fs::read(&file).unwrap() == pattern(0, len));
+}
+
+#[test]
+fn no_fail_keeps_an_error_body() {
+    let server = Server::bytes(response("404 Not Found", &[], b"not here"));
+    let dir = temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args(["-s", "--no-fail", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(fs::read(&file).unwrap(), b"not here");
+}
+
+#[test]
+fn a_redirect_is_the_final_response_for_now() {
+    let server = Server::bytes(raw(
+        "HTTP/1.1 301 Moved\nLocation: /elsewhere\nContent-Length: 5\n\n",
+        b"moved",
+    ));
+    fetch()
+        .arg(server.url("/"))
+        .assert()
+        .success()
+        .stdout("moved");
+}
+
+#[test]
+fn printed_head_is_verbatim_in_a_pipe() {
+    let head = "HTTP/1.1 200 OK\r\nX: caf\u{e9}\r\nContent-Length: 0\r\n\r\n";
+    let server = Server::bytes(head);
+    let dir = temp();
+    fetch()
+        .args([&server.url("/"), "-o"])
+        .arg(dir.path().join("f"))
+        .assert()
+        .success()
+        .stdout(head);
+}

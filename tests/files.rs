@@ -1,0 +1,188 @@
+//! DESIGN §3: FILE appears only complete; failures and Ctrl-C leave no FILE.part
+//! and an old FILE untouched; a closed stdout pipe is a quiet success.
+
+use crate::support::server::{Server, Step, raw, response};
+use crate::support::{fetch, names_in, temp};
+use assert_cmd::prelude::*;
+use std::fs;
+use std::io::Read;
+use std::process::Stdio;
+
+#[test]
+fn every_failure_leaves_the_old_file_and_no_part() {
+    let failures: Vec<(Vec<Step>, i32)> = vec![
+        (
+            vec![Step::Send(response("404 Not Found", &[], b"nope"))],
+            22,
+        ),
+        (
+            vec![Step::Send(raw(
+                "HTTP/1.1 200 OK\nContent-Length: 9\n\n",
+                b"cut",
+            ))],
+            18,
+        ),
+        (
+            vec![Step::Send(raw(
+                "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n",
+                b"3\r\nabc\r\n",
+            ))],
+            18,
+        ),
+        (
+            vec![Step::Send(raw(
+                "HTTP/1.1 200 OK\nContent-Length: x\n\n",
+                b"",
+            ))],
+            8,
+        ),
+        (
+            vec![
+                Step::Send(raw("HTTP/1.1 200 OK\nContent-Length: 9\n\n", b"abc")),
+                Step::Reset,
+            ],
+            56,
+        ),
+        (vec![], 52),
+    ];
+    for (steps, code) in failures {
+        let server = Server::steps(steps);
+        let dir = temp();
+        let file = dir.path().join("keep.txt");
+        fs::write(&file, "old content").unwrap();
+        fetch()
+            .arg(server.url("/"))
+            .arg("-o")
+            .arg(&file)
+            .assert()
+            .code(code);
+        assert_eq!(
+            fs::read_to_string(&file).unwrap(),
+            "old content",
+            "exit {code}"
+        );
+        assert_eq!(names_in(dir.path()), ["keep.txt"], "exit {code}");
+    }
+}
+
+#[test]
+fn success_replaces_the_old_file() {
+    let server = Server::body("new content");
+    let dir = temp();
+    let file = dir.path().join("f.txt");
+    fs::write(&file, "old content, longer than the new one").unwrap();
+    fetch()
+        .args(["-s", &server.url("/")])
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(fs::read_to_string(&file).unwrap(), "new content");
+    assert_eq!(names_in(dir.path()), ["f.txt"]);
+}
+
+#[test]
+fn a_refused_connection_leaves_nothing() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = temp();
+    fetch()
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg("-o")
+        .arg(dir.path().join("f"))
+        .assert()
+        .code(7);
+    assert!(names_in(dir.path()).is_empty());
+}
+
+#[test]
+fn non_regular_files_are_written_directly() {
+    let server = Server::body("into the void");
+    fetch()
+        .args(["-s", &server.url("/"), "-o", "/dev/null"])
+        .assert()
+        .success();
+}
+
+/// Starts fetch on a server that sends part of a body and then waits; returns
+/// once the server has sent it.
+fn start_stalled_download(server: &Server, file: &std::path::Path) -> std::process::Child {
+    let child = fetch()
+        .args(["-s", &server.url("/")])
+        .arg("-o")
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    server.reached();
+    child
+}
+
+fn stalled_server() -> Server {
+    Server::steps(vec![
+        Step::Send(raw(
+            "HTTP/1.1 200 OK\nContent-Length: 100\n\n",
+            b"some of it",
+        )),
+        Step::Signal,
+        Step::AwaitClose,
+    ])
+}
+
+#[test]
+fn ctrl_c_removes_the_part_file_and_keeps_the_old_file() {
+    let server = stalled_server();
+    let dir = temp();
+    let file = dir.path().join("f.bin");
+    fs::write(&file, "old").unwrap();
+    let mut child = start_stalled_download(&server, &file);
+    assert!(dir.path().join("f.bin.part").exists());
+
+    // A second fetch may not write the same FILE.part meanwhile.
+    fetch()
+        .arg(server.url("/"))
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .code(23)
+        .stderr(predicates::str::contains("another fetch"));
+
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(130));
+    assert_eq!(names_in(dir.path()), ["f.bin"]);
+    assert_eq!(fs::read_to_string(&file).unwrap(), "old");
+}
+
+#[test]
+fn a_closed_stdout_pipe_is_a_quiet_success() {
+    let len = 64 * 1024 * 1024;
+    let server = Server::start(move |_| {
+        vec![
+            Step::Send(format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes()),
+            Step::Pattern { from: 0, len },
+        ]
+    });
+    let mut child = fetch()
+        .arg(server.url("/"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read a little, then hang up like `| head -c 10` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 10];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}

@@ -1,0 +1,40 @@
+//! Shared helpers for the integration tests: the test server and a way to run
+//! the real `fetch` binary.
+
+pub mod server;
+
+use std::process::Command;
+
+/// The `fetch` binary built by cargo for these tests, with no proxy settings
+/// inherited from the machine.
+pub fn fetch() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fetch"));
+    for var in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("create a temporary directory")
+}
+
+/// The names in `dir`, sorted: shows leftovers such as `FILE.part`.
+pub fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

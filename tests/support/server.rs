@@ -1,0 +1,317 @@
+//! The project's test server: a thread-per-connection `TcpListener` on a free
+//! loopback port that answers each request with a script of raw steps (any
+//! framing, any breakage, pauses in the middle) and records what it received.
+
+use socket2::SockRef;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Longest a connection thread waits for a request or for the client to close.
+const PATIENCE: Duration = Duration::from_secs(30);
+/// Largest request head the server accepts.
+const MAX_REQUEST_HEAD: usize = 64 * 1024;
+
+/// One thing the server does on a connection.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Write these bytes.
+    Send(Vec<u8>),
+    /// Write these bytes one `write` call each, so the client sees tiny reads.
+    Dribble(Vec<u8>),
+    /// Write `len` bytes of [`pattern`] starting at `from`, in large blocks.
+    Pattern { from: u64, len: u64 },
+    /// Write `len` bytes of [`pattern`] as chunks of `chunk` bytes, then the last chunk.
+    ChunkedPattern { len: u64, chunk: usize },
+    /// Wait this long (to exercise timeouts, never to synchronise).
+    Pause(Duration),
+    /// Tell the test (through [`Server::reached`]) that the script got here.
+    Signal,
+    /// Wait until the client closes its end (or `PATIENCE` runs out).
+    AwaitClose,
+    /// Abort the connection with a TCP RST instead of a clean close.
+    Reset,
+}
+
+/// A request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The request head, exactly as received.
+    pub raw: String,
+}
+
+impl Recorded {
+    pub fn request_line(&self) -> &str {
+        self.raw.lines().next().unwrap_or("")
+    }
+
+    pub fn method(&self) -> &str {
+        self.request_line().split(' ').next().unwrap_or("")
+    }
+
+    pub fn target(&self) -> &str {
+        self.request_line().split(' ').nth(1).unwrap_or("")
+    }
+
+    /// The value of the first field called `name` (case-insensitive).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields()
+            .into_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// All fields in order.
+    pub fn fields(&self) -> Vec<(&str, &str)> {
+        self.raw
+            .split("\r\n")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n, v.trim()))
+            .collect()
+    }
+}
+
+type Script = dyn Fn(&Recorded) -> Vec<Step> + Send + Sync;
+
+/// A running test server; stops when dropped.
+pub struct Server {
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    signals: Mutex<mpsc::Receiver<()>>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves `script(request)` to every connection, on 127.0.0.1.
+    pub fn start(script: impl Fn(&Recorded) -> Vec<Step> + Send + Sync + 'static) -> Server {
+        Server::start_on("127.0.0.1:0", script)
+    }
+
+    /// Serves the same steps to every connection.
+    pub fn steps(steps: Vec<Step>) -> Server {
+        Server::start(move |_| steps.clone())
+    }
+
+    /// Sends these bytes to every connection, then closes.
+    pub fn bytes(bytes: impl Into<Vec<u8>>) -> Server {
+        Server::steps(vec![Step::Send(bytes.into())])
+    }
+
+    /// A 200 response with this body and its Content-Length.
+    pub fn body(body: impl Into<Vec<u8>>) -> Server {
+        Server::bytes(ok(&body.into()))
+    }
+
+    pub fn start_on(
+        bind: &str,
+        script: impl Fn(&Recorded) -> Vec<Step> + Send + Sync + 'static,
+    ) -> Server {
+        let listener = TcpListener::bind(bind).expect("bind the test server");
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (signal_tx, signal_rx) = mpsc::channel();
+        let script: Arc<Script> = Arc::new(script);
+        let acceptor = {
+            let requests = Arc::clone(&requests);
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let script = Arc::clone(&script);
+                    let requests = Arc::clone(&requests);
+                    let signal_tx = signal_tx.clone();
+                    thread::spawn(move || serve(conn, &*script, &requests, &signal_tx));
+                }
+            })
+        };
+        Server {
+            addr,
+            requests,
+            signals: Mutex::new(signal_rx),
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The only request received; panics unless there was exactly one.
+    pub fn request(&self) -> Recorded {
+        let all = self.requests();
+        assert_eq!(all.len(), 1, "expected one request, got {all:#?}");
+        all.into_iter().next().unwrap()
+    }
+
+    /// Blocks until a connection reaches a [`Step::Signal`] (at most `PATIENCE`).
+    pub fn reached(&self) {
+        self.signals
+            .lock()
+            .unwrap()
+            .recv_timeout(PATIENCE)
+            .expect("the server script never reached its Signal step");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the acceptor so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(
+    mut conn: TcpStream,
+    script: &Script,
+    requests: &Mutex<Vec<Recorded>>,
+    signal: &mpsc::Sender<()>,
+) {
+    let _ = conn.set_read_timeout(Some(PATIENCE));
+    let _ = conn.set_write_timeout(Some(PATIENCE));
+    let _ = conn.set_nodelay(true);
+    let Some(request) = read_request(&mut conn) else {
+        return;
+    };
+    requests.lock().unwrap().push(request.clone());
+    for step in script(&request) {
+        let ok = match step {
+            Step::Send(bytes) => conn.write_all(&bytes).is_ok(),
+            Step::Dribble(bytes) => bytes.iter().all(|b| conn.write_all(&[*b]).is_ok()),
+            Step::Pattern { from, len } => write_pattern(&mut conn, from, len),
+            Step::ChunkedPattern { len, chunk } => write_chunked_pattern(&mut conn, len, chunk),
+            Step::Pause(d) => {
+                thread::sleep(d);
+                true
+            }
+            Step::Signal => signal.send(()).is_ok(),
+            Step::AwaitClose => {
+                let until = Instant::now() + PATIENCE;
+                let mut sink = [0u8; 1024];
+                while Instant::now() < until {
+                    match conn.read(&mut sink) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+                true
+            }
+            Step::Reset => {
+                let _ = SockRef::from(&conn).set_linger(Some(Duration::ZERO));
+                return;
+            }
+        };
+        if !ok {
+            return;
+        }
+    }
+    let _ = conn.shutdown(Shutdown::Write);
+}
+
+fn read_request(conn: &mut TcpStream) -> Option<Recorded> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        if raw.len() > MAX_REQUEST_HEAD {
+            return None;
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(Recorded {
+        raw: String::from_utf8_lossy(&raw).into_owned(),
+    })
+}
+
+/// The byte at `offset` of the endless test pattern (period 251, a prime, so
+/// shifted or repeated blocks never line up by accident).
+pub fn pattern_byte(offset: u64) -> u8 {
+    (offset % 251) as u8
+}
+
+/// `len` bytes of the pattern from `from`.
+pub fn pattern(from: u64, len: u64) -> Vec<u8> {
+    (from..from + len).map(pattern_byte).collect()
+}
+
+fn write_pattern(conn: &mut TcpStream, from: u64, len: u64) -> bool {
+    const BLOCK: u64 = 251 * 1024;
+    let block = pattern(0, BLOCK + 251);
+    let mut at = from;
+    let end = from + len;
+    while at < end {
+        let n = (end - at).min(BLOCK);
+        let start = (at % 251) as usize;
+        if conn.write_all(&block[start..start + n as usize]).is_err() {
+            return false;
+        }
+        at += n;
+    }
+    true
+}
+
+fn write_chunked_pattern(conn: &mut TcpStream, len: u64, chunk: usize) -> bool {
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(chunk as u64);
+        let mut frame = format!("{n:x}\r\n").into_bytes();
+        frame.extend(pattern(at, n));
+        frame.extend_from_slice(b"\r\n");
+        if conn.write_all(&frame).is_err() {
+            return false;
+        }
+        at += n;
+    }
+    conn.write_all(b"0\r\n\r\n").is_ok()
+}
+
+/// A complete `200 OK` response with Content-Length.
+pub fn ok(body: &[u8]) -> Vec<u8> {
+    response("200 OK", &[], body)
+}
+
+/// A response with this status, extra fields, Content-Length and body.
+pub fn response(status: &str, fields: &[&str], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\n").into_bytes();
+    for f in fields {
+        out.extend_from_slice(f.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend(format!("Content-Length: {}\r\n\r\n", body.len()).bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// A head followed by raw body bytes, framing left to the caller.
+pub fn raw(head: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = head.replace('\n', "\r\n").into_bytes();
+    out.extend_from_slice(body);
+    out
+}
