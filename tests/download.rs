@@ -264,3 +264,28 @@ fn printed_head_is_verbatim_in_a_pipe() {
         .success()
         .stdout(head);
 }
+
+#[test]
+fn printed_head_is_escaped_on_a_terminal() {
+    // `script` gives fetch a pseudo-terminal as stdout.
+    let head = b"HTTP/1.1 200 OK\r\nX-Evil: a\xc2\x9b2Jb\r\nContent-Length: 0\r\n\r\n";
+    let server = Server::bytes(&head[..]);
+    let dir = temp();
+    let command = format!(
+        "'{}' '{}' -o '{}'",
+        env!("CARGO_BIN_EXE_fetch"),
+        server.url("/"),
+        dir.path().join("f").display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .expect("run script(1) from util-linux");
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("X-Evil: a\\xc2\\x9b2Jb"), "{shown:?}");
+    assert!(
+        !out.stdout.windows(2).any(|w| w == b"\xc2\x9b"),
+        "{shown:?}"
+    );
+}
