@@ -2,7 +2,9 @@
 
 use clap::Parser;
 use fetch::Error;
-use fetch::config::{Config, Display, IpVersion, Method, Network, Output};
+use fetch::config::{
+    Config, Display, IpVersion, Method, Network, Output, Proxies, Redirects, Retry, Tls,
+};
 use fetch::url::{Credentials, Target};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -84,6 +86,94 @@ pub struct Args {
     /// IPv6 addresses only
     #[arg(short = '6', long = "ipv6", help_heading = "Network")]
     ipv6: bool,
+
+    /// Follow redirects (the default; accepted for curl habits)
+    #[arg(short = 'L', long, help_heading = "Request")]
+    location: bool,
+
+    /// Do not follow redirects: a 3xx is the final response
+    #[arg(long, conflicts_with = "location", help_heading = "Request")]
+    no_follow: bool,
+
+    /// Most redirects to follow
+    #[arg(long, value_name = "N", default_value_t = fetch::config::DEFAULT_MAX_REDIRECTS, help_heading = "Request")]
+    max_redirs: u32,
+
+    /// Retry transient failures N times (connect failures, resets, timeouts, 408/429/5xx), resuming cut bodies
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Network")]
+    retry: u32,
+
+    /// First wait between retries, in seconds; it doubles each time (with jitter) unless the server sends Retry-After
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds, help_heading = "Network")]
+    retry_delay: Duration,
+
+    /// HTTP proxy for http and https URLs ("" for none); default: http_proxy, https_proxy
+    #[arg(long, value_name = "URL", help_heading = "Network")]
+    proxy: Option<String>,
+
+    /// Trust the CA certificates in FILE (PEM) instead of the system's
+    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    cacert: Option<PathBuf>,
+
+    /// Do not verify the server's certificate
+    #[arg(short = 'k', long, help_heading = "Network")]
+    insecure: bool,
+}
+
+/// A proxy URL: `http://[user:pass@]host[:port]`, or a bare `host[:port]`.
+/// `what` names where it came from, for the error message.
+fn parse_proxy(value: &str, what: &str) -> Result<Target, Error> {
+    let target = Target::parse(value).map_err(|e| e.at(format!("{what} '{value}'")))?;
+    if target.scheme() != fetch::url::Scheme::Http {
+        return Err(Error::Scheme("https".into()).at(format!(
+            "{what} '{value}': only http:// proxies are supported"
+        )));
+    }
+    Ok(target)
+}
+
+/// The first of these environment variables that is set and not empty.
+fn env_var(names: &[&str]) -> Option<(String, String)> {
+    names.iter().find_map(|n| {
+        std::env::var(n)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (n.to_string(), v))
+    })
+}
+
+/// `--proxy`, else `http_proxy` / `https_proxy` (lower case first, then upper);
+/// `no_proxy` / `NO_PROXY` always apply.
+fn proxies(flag: Option<&str>) -> Result<Proxies, Error> {
+    let no_proxy = env_var(&["no_proxy", "NO_PROXY"])
+        .map(|(_, v)| {
+            v.split(',')
+                .map(|e| e.trim().to_owned())
+                .filter(|e| !e.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let from_env = |names: &[&str]| -> Result<Option<Target>, Error> {
+        env_var(names)
+            .map(|(name, value)| parse_proxy(&value, &name))
+            .transpose()
+    };
+    let (http, https) = match flag {
+        Some("") => (None, None),
+        Some(url) => {
+            let p = parse_proxy(url, "--proxy")?;
+            (Some(p.clone()), Some(p))
+        }
+        None => (
+            from_env(&["http_proxy", "HTTP_PROXY"])?,
+            from_env(&["https_proxy", "HTTPS_PROXY"])?,
+        ),
+    };
+    Ok(Proxies {
+        http,
+        https,
+        no_proxy,
+    })
 }
 
 /// A positive, finite number of seconds, fractions allowed.
@@ -168,6 +258,19 @@ impl Args {
                 _ => IpVersion::Any,
             },
         };
+        config.redirects = Redirects {
+            follow: !self.no_follow,
+            max: self.max_redirs,
+        };
+        config.retry = Retry {
+            count: self.retry,
+            delay: self.retry_delay,
+        };
+        config.tls = Tls {
+            ca_file: self.cacert,
+            insecure: self.insecure,
+        };
+        config.proxies = proxies(self.proxy.as_deref())?;
         Ok(config)
     }
 }

@@ -26,6 +26,52 @@ pub struct Config {
     /// `--no-fail`: a status >= 400 is written like any other.
     pub no_fail: bool,
     pub network: Network,
+    pub redirects: Redirects,
+    pub retry: Retry,
+    pub tls: Tls,
+    pub proxies: Proxies,
+}
+
+/// Default `--max-redirs`.
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
+/// Default `--retry-delay`: the first wait of the exponential backoff.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Which redirects are followed.
+#[derive(Debug, Clone, Copy)]
+pub struct Redirects {
+    /// False with `--no-follow`: a 3xx is the final response.
+    pub follow: bool,
+    /// `--max-redirs`.
+    pub max: u32,
+}
+
+/// `--retry N` and the backoff's first wait.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub count: u32,
+    pub delay: Duration,
+}
+
+/// Whom to trust for https.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// `--cacert`: trust this file's CAs instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// `-k`: skip certificate verification.
+    pub insecure: bool,
+}
+
+/// Proxies, from `--proxy` or the environment (`http_proxy`, `https_proxy`,
+/// `no_proxy`); the binary reads the environment, the library applies the rules.
+#[derive(Debug, Clone, Default)]
+pub struct Proxies {
+    /// For http:// URLs.
+    pub http: Option<Target>,
+    /// For https:// URLs (through CONNECT).
+    pub https: Option<Target>,
+    /// Hosts reached directly: names (matching as domain suffixes), addresses, or `*`.
+    pub no_proxy: Vec<String>,
 }
 
 /// One URL and where its body goes.
@@ -111,6 +157,16 @@ impl Config {
             display: Display::default(),
             no_fail: false,
             network: Network::default(),
+            redirects: Redirects {
+                follow: true,
+                max: DEFAULT_MAX_REDIRECTS,
+            },
+            retry: Retry {
+                count: 0,
+                delay: DEFAULT_RETRY_DELAY,
+            },
+            tls: Tls::default(),
+            proxies: Proxies::default(),
         }
     }
 }

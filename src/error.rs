@@ -15,9 +15,17 @@ pub enum Error {
     #[error("unsupported scheme '{0}' (only http and https)")]
     Scheme(String),
 
+    /// A redirect from https to http (exit 1).
+    #[error("refusing to follow a redirect from https to http: {0}")]
+    Downgrade(String),
+
     /// A URL that cannot be parsed or holds bytes a request line cannot carry (exit 3).
     #[error("malformed URL: {0}")]
     Url(String),
+
+    /// The proxy's host name did not resolve (exit 5).
+    #[error("could not resolve proxy {host}: {why}")]
+    ProxyResolve { host: String, why: String },
 
     /// The host name did not resolve to a usable address (exit 6).
     #[error("could not resolve host {host}: {why}")]
@@ -39,6 +47,10 @@ pub enum Error {
     #[error("{0}")]
     Truncated(String),
 
+    /// A proxy answered CONNECT with something other than 2xx (exit 56).
+    #[error("the proxy refused the tunnel: HTTP {status} {reason}")]
+    ProxyRefused { status: u16, reason: String },
+
     /// The final status is >= 400 and `--no-fail` was not given (exit 22).
     #[error("HTTP {status} {reason} (use --no-fail to keep the body)")]
     Status { status: u16, reason: String },
@@ -46,6 +58,26 @@ pub enum Error {
     /// Writing the output failed (exit 23).
     #[error("{}: {}", path.display(), plain(source))]
     Write { path: PathBuf, source: io::Error },
+
+    /// A resumed download cannot continue where it stopped (exit 33).
+    #[error("cannot resume: {0}")]
+    Resume(String),
+
+    /// The TLS handshake failed (exit 35).
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+
+    /// More redirects than `--max-redirs`, or a loop (exit 47).
+    #[error("{0}")]
+    Redirects(String),
+
+    /// The server's certificate is not trusted for this host (exit 60).
+    #[error("certificate not trusted: {0}")]
+    Certificate(String),
+
+    /// The `--cacert` file cannot be used (exit 77).
+    #[error("{}: {why} (--cacert)", path.display())]
+    CaFile { path: PathBuf, why: String },
 
     /// The server closed the connection before sending a single byte (exit 52).
     #[error("the server closed the connection without sending a response")]
@@ -71,9 +103,10 @@ impl Error {
     /// The process exit code for this error: curl's numbers (DESIGN §4).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Scheme(_) => 1,
+            Error::Scheme(_) | Error::Downgrade(_) => 1,
             Error::Usage(_) => 2,
             Error::Url(_) => 3,
+            Error::ProxyResolve { .. } => 5,
             Error::Resolve { .. } => 6,
             Error::Connect { .. } => 7,
             Error::Malformed(_) => 8,
@@ -81,10 +114,31 @@ impl Error {
             Error::Status { .. } => 22,
             Error::Write { .. } => 23,
             Error::Timeout(_) => 28,
+            Error::Resume(_) => 33,
+            Error::Tls(_) => 35,
+            Error::Redirects(_) => 47,
             Error::EmptyReply => 52,
-            Error::Network { .. } => 56,
+            Error::Network { .. } | Error::ProxyRefused { .. } => 56,
+            Error::Certificate(_) => 60,
+            Error::CaFile { .. } => 77,
             Error::BrokenPipe => 0,
             Error::At { source, .. } => source.exit_code(),
+        }
+    }
+
+    /// Whether trying again may succeed (DESIGN §6 "Retries"): connection
+    /// failures, resets, cut bodies, timeouts and the statuses servers use for
+    /// "not now" (408, 429, 500, 502, 503, 504).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connect { .. }
+            | Error::Timeout(_)
+            | Error::Network { .. }
+            | Error::Truncated(_)
+            | Error::EmptyReply => true,
+            Error::Status { status, .. } => is_transient_status(*status),
+            Error::At { source, .. } => source.is_transient(),
+            _ => false,
         }
     }
 
@@ -111,6 +165,9 @@ impl Error {
     pub(crate) fn from_read(e: io::Error) -> Error {
         match e.downcast::<Error>() {
             Ok(ours) => ours,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Error::Truncated(
+                "the connection was cut without a TLS close_notify before the body ended".into(),
+            ),
             Err(e) => {
                 let what = match e.kind() {
                     io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
@@ -122,6 +179,11 @@ impl Error {
             }
         }
     }
+}
+
+/// Statuses that mean "try again later" (RFC 9110 §15.5.9, §15.6; RFC 6585 §4).
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 /// An `io::Error` without Rust's " (os error N)" suffix: users want the reason.
@@ -159,6 +221,19 @@ mod tests {
             e.to_string(),
             "http://h/: the server closed the connection without sending a response"
         );
+    }
+
+    #[test]
+    fn transient_errors() {
+        assert!(Error::EmptyReply.is_transient());
+        assert!(Error::EmptyReply.at("u").is_transient());
+        let status = |status| Error::Status {
+            status,
+            reason: String::new(),
+        };
+        assert!(status(503).is_transient());
+        assert!(!status(404).is_transient());
+        assert!(!Error::Malformed("x".into()).is_transient());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! fetch: an HTTP/1.1 download client that speaks the protocol itself over
-//! `std::net::TcpStream`, streams bodies through one buffer, never leaves a
+//! `std::net::TcpStream` (rustls on top for https), streams bodies through one buffer, never leaves a
 //! half-written file, and fails with curl's exit codes.
 //!
 //! The binary's `cli` builds a [`Config`]; [`run`] downloads it, writing only to
@@ -12,8 +12,11 @@ pub mod config;
 pub mod error;
 pub mod escape;
 pub mod output;
+pub mod proxy;
+pub mod redirect;
 pub mod request;
 pub mod response;
+pub mod tls;
 pub mod trace;
 pub mod transfer;
 pub mod transport;
@@ -48,6 +51,8 @@ pub struct Outcome {
     /// The file written, when the output was a file.
     pub file: Option<PathBuf>,
     pub content_type: Option<String>,
+    /// Redirects followed.
+    pub redirects: u32,
     pub elapsed: Duration,
 }
 

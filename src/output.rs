@@ -4,7 +4,7 @@
 use crate::config::Output;
 use crate::error::Error;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -99,6 +99,28 @@ impl Sink {
             Sink::Direct { mut file, path } => {
                 file.flush().map_err(|source| Error::Write { path, source })
             }
+        }
+    }
+
+    /// Whether what was written can be thrown away to start the body again.
+    pub fn can_restart(&self) -> bool {
+        matches!(self, Sink::Part(_))
+    }
+
+    /// Throws away what was written, for a body that starts over.
+    pub fn restart(&mut self) -> Result<(), Error> {
+        match self {
+            Sink::Part(part) => part
+                .file
+                .set_len(0)
+                .and_then(|()| part.file.rewind())
+                .map_err(|source| Error::Write {
+                    path: part.part.clone(),
+                    source,
+                }),
+            _ => Err(Error::Resume(
+                "the output cannot be rewound to start the body again".into(),
+            )),
         }
     }
 
@@ -231,6 +253,20 @@ mod tests {
         assert_eq!(err.exit_code(), 23);
         assert!(err.to_string().contains("another fetch"), "{err}");
         drop(first);
+    }
+
+    #[test]
+    fn restart_empties_the_part_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.bin");
+        let mut sink = Sink::open(&Output::File(dest.clone())).unwrap();
+        sink.write(&mut io::sink(), b"first try").unwrap();
+        assert!(sink.can_restart());
+        sink.restart().unwrap();
+        sink.write(&mut io::sink(), b"again").unwrap();
+        sink.finish(&mut io::sink()).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"again");
+        assert!(!Sink::Stdout.can_restart());
     }
 
     #[test]

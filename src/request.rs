@@ -11,6 +11,8 @@ pub struct Request<'a> {
     pub host: &'a str,
     pub user_agent: &'a str,
     pub credentials: Option<&'a Credentials>,
+    /// For a proxy that forwards plain http: its `Proxy-Authorization`.
+    pub proxy_credentials: Option<&'a Credentials>,
     /// Extra fields; one whose name matches a default field replaces it, and an
     /// empty value removes it (curl's `-H 'Name:'`).
     pub extra: &'a [(String, String)],
@@ -26,6 +28,9 @@ impl Request<'_> {
         ];
         if let Some(c) = self.credentials {
             fields.push(("Authorization", basic_auth(c)));
+        }
+        if let Some(c) = self.proxy_credentials {
+            fields.push(("Proxy-Authorization", basic_auth(c)));
         }
         fields.push(("Connection", "close".to_owned()));
 
@@ -60,7 +65,7 @@ impl Request<'_> {
 }
 
 /// `Basic base64(user:password)` (RFC 7617).
-fn basic_auth(c: &Credentials) -> String {
+pub(crate) fn basic_auth(c: &Credentials) -> String {
     format!(
         "Basic {}",
         base64(format!("{}:{}", c.user, c.password).as_bytes())
@@ -100,6 +105,7 @@ mod tests {
             host: "h:8080",
             user_agent: "fetch/1",
             credentials,
+            proxy_credentials: None,
             extra,
         };
         String::from_utf8(r.to_bytes()).unwrap()

@@ -1,153 +1,603 @@
-//! One URL end to end: open the output, connect, send the request, read the head,
-//! pour the body into the sink, and make the file visible only when all is well.
+//! One URL end to end: open the output, connect (directly, through a proxy, over
+//! TLS), send the request, read the head, follow redirects, retry transient
+//! failures (continuing with a range request when the server allows it), and pour
+//! the body into the sink, which becomes FILE only when all is well.
 
 use crate::body::{Body, BodyKind};
 use crate::config::{Config, Method, Output};
-use crate::error::Error;
+use crate::error::{Error, is_transient_status};
 use crate::escape;
 use crate::output::{Sink, stdout_error};
+use crate::proxy;
+use crate::redirect;
 use crate::request::Request;
 use crate::response::{Head, read_response_head};
+use crate::tls;
 use crate::trace::Trace;
-use crate::transport::{self, Limits};
+use crate::transport::{self, Limits, Stream, seconds};
+use crate::url::{Scheme, Target};
 use crate::{Outcome, Sinks};
+use std::hash::{BuildHasher, RandomState};
 use std::io::{BufReader, Read, Write};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Size of the one buffer a body streams through, and of the connection's read
 /// buffer, in bytes. Chosen by measurement: see BENCHMARKS.md.
 pub const BUFFER_SIZE: usize = 64 * 1024;
 
+/// Longest wait before a retry, whatever the backoff or Retry-After says (curl's cap).
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
+
 /// Downloads `config.job`, writing to the sinks; errors say which URL failed.
 pub fn run(config: &Config, sinks: &mut Sinks<'_>) -> Result<Outcome, Error> {
-    let url = config.job.url.display();
-    fetch(config, sinks).map_err(|e| e.at(url))
-}
-
-fn fetch(config: &Config, sinks: &mut Sinks<'_>) -> Result<Outcome, Error> {
-    let started = Instant::now();
-    let job = &config.job;
-    let target = &job.url;
     let mut trace = Trace::new(
         &mut *sinks.stderr,
         config.display.verbose,
         sinks.stderr_is_terminal,
     );
-    let stdout: &mut dyn Write = &mut *sinks.stdout;
-
-    let mut sink = Sink::open(&job.output)?;
-
-    let limits = Limits {
-        connect_timeout: config.network.connect_timeout,
-        read_timeout: config.network.read_timeout,
-        deadline: config.network.max_time.map(|t| started + t),
+    let sink = Sink::open(&config.job.output).map_err(|e| e.at(config.job.url.display()))?;
+    let mut dest = Destination {
+        stdout: &mut *sinks.stdout,
+        stdout_is_terminal: sinks.stdout_is_terminal,
+        sink,
+        head_shown: false,
     };
-    let mut stream = transport::connect(
-        &target.host(),
-        target.port(),
-        config.network.ip_version,
-        &limits,
-        &mut |line| trace.step(&line),
-    )?;
-
-    let url_credentials = target.credentials();
-    let request_target = target.request_target();
-    let host = target.host_field();
-    let request = Request {
-        method: config.method,
-        target: &request_target,
-        host: &host,
-        user_agent: &config.user_agent,
-        credentials: config.credentials.as_ref().or(url_credentials.as_ref()),
-        extra: &config.headers,
-    }
-    .to_bytes();
-    trace.head("> ", &request);
-    stream
-        .write_all(&request)
-        .and_then(|()| stream.flush())
-        .map_err(|e| match Error::from_read(e) {
-            Error::Network { source, .. } => Error::Network {
-                what: "sending the request failed",
-                source,
+    let mut transfer = Transfer::new(config);
+    let mut retries_left = config.retry.count;
+    loop {
+        match transfer.attempt(&mut dest, &mut trace, retries_left > 0) {
+            Ok(head) => {
+                let file = dest.sink.path().map(|p| p.to_owned());
+                let Destination { sink, stdout, .. } = dest;
+                sink.finish(stdout)
+                    .map_err(|e| e.at(transfer.url.display()))?;
+                return Ok(Outcome {
+                    status: head.status,
+                    bytes: transfer.written,
+                    url: transfer.url.display(),
+                    file,
+                    content_type: head.value("content-type").map(str::to_owned),
+                    redirects: transfer.redirects,
+                    elapsed: transfer.started.elapsed(),
+                });
+            }
+            Err(e) => match transfer.plan_retry(&e, retries_left, &mut dest.sink) {
+                Some(wait) => {
+                    retries_left -= 1;
+                    let done = config.retry.count - retries_left;
+                    let from = match transfer.written {
+                        0 => String::new(),
+                        n => format!(", continuing at byte {n}"),
+                    };
+                    trace.step(&format!(
+                        "Retry {done} of {} in {}{from}: {e}",
+                        config.retry.count,
+                        seconds_rounded(wait)
+                    ));
+                    std::thread::sleep(wait);
+                }
+                None => return Err(e.at(transfer.url.display())),
             },
-            other => other,
-        })?;
+        }
+    }
+}
 
-    let mut conn = BufReader::with_capacity(BUFFER_SIZE, stream);
-    let head = read_response_head(&mut conn, |h| trace.head("< ", &h.raw))?;
+/// Where the head and body go, and whether the head was shown already (a
+/// retried transfer shows it once).
+struct Destination<'s> {
+    stdout: &'s mut dyn Write,
+    stdout_is_terminal: bool,
+    sink: Sink,
+    head_shown: bool,
+}
 
-    let to_stdout = job.output == Output::Stdout;
-    let is_head = config.method == Method::Head;
-    // The head is shown on stdout when the body goes elsewhere (unless -s), or
-    // before the body with -i. With -I the head is the content itself.
-    let show_head = !is_head
-        && if to_stdout {
+impl Destination<'_> {
+    /// Shows the head on stdout when the body goes elsewhere (unless -s), or
+    /// before the body with -i. With -I the head is the content, not shown here.
+    fn show_head(&mut self, config: &Config, head: &Head) -> Result<(), Error> {
+        if self.head_shown || config.method == Method::Head {
+            return Ok(());
+        }
+        self.head_shown = true;
+        let show = if config.job.output == Output::Stdout {
             config.display.include
         } else {
             !config.display.silent
         };
-    if show_head {
-        print_head(stdout, sinks.stdout_is_terminal, &head)?;
+        if !show {
+            return Ok(());
+        }
+        let bytes = self.for_stdout(&head.raw);
+        self.stdout
+            .write_all(&bytes)
+            .and_then(|()| self.stdout.flush())
+            .map_err(stdout_error)
     }
 
-    if head.status >= 400 && !config.no_fail {
-        return Err(Error::Status {
-            status: head.status,
-            reason: escape::for_message(head.reason.as_bytes()),
-        });
-    }
-
-    let bytes = if is_head {
-        let raw = if to_stdout && sinks.stdout_is_terminal {
-            escape::for_terminal(&head.raw)
+    /// Bytes from the server, escaped when they are headed for a terminal.
+    fn for_stdout<'b>(&self, bytes: &'b [u8]) -> std::borrow::Cow<'b, [u8]> {
+        if self.stdout_is_terminal {
+            escape::for_terminal(bytes)
         } else {
-            (&head.raw[..]).into()
-        };
-        sink.write(stdout, &raw)?;
-        raw.len() as u64
-    } else {
-        let kind = BodyKind::of(&head, false)?;
-        copy_body(Body::new(kind, conn), &mut sink, stdout)?
-    };
+            bytes.into()
+        }
+    }
+}
 
-    let file = sink.path().map(|p| p.to_owned());
-    sink.finish(stdout)?;
-    Ok(Outcome {
+/// How to ask for the rest of a body that was cut (RFC 9110 §14.2, §13.1.5).
+struct Resume {
+    /// A strong ETag or a Last-Modified date, for If-Range: the server sends
+    /// the rest only if the resource is still the same.
+    validator: String,
+    /// The whole length, when known.
+    total: Option<u64>,
+}
+
+/// The state of one URL's transfer across redirects and retries.
+struct Transfer<'a> {
+    config: &'a Config,
+    started: Instant,
+    deadline: Option<Instant>,
+    /// The URL being requested: the original, then each redirect target.
+    url: Target,
+    /// False once the chain has left the original origin: from then on,
+    /// credentials stay home for the rest of the chain.
+    send_credentials: bool,
+    /// Every URL requested in this chain, to recognise loops.
+    visited: Vec<String>,
+    redirects: u32,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// Body bytes in the sink, across attempts.
+    written: u64,
+    /// Set when the response that delivered `written` allows a range request.
+    resume: Option<Resume>,
+    /// The last response's Retry-After.
+    retry_after: Option<Duration>,
+    /// Retries so far (the backoff's exponent).
+    retries: u32,
+}
+
+impl<'a> Transfer<'a> {
+    fn new(config: &'a Config) -> Transfer<'a> {
+        let started = Instant::now();
+        let url = config.job.url.clone();
+        Transfer {
+            config,
+            started,
+            deadline: config.network.max_time.map(|t| started + t),
+            visited: vec![url.absolute_form()],
+            url,
+            send_credentials: true,
+            redirects: 0,
+            tls: None,
+            written: 0,
+            resume: None,
+            retry_after: None,
+            retries: 0,
+        }
+    }
+
+    /// One try: requests until a final response (following redirects), then
+    /// writes its body (or with -I its head) into the sink.
+    fn attempt(
+        &mut self,
+        dest: &mut Destination<'_>,
+        trace: &mut Trace<'_>,
+        may_retry: bool,
+    ) -> Result<Head, Error> {
+        loop {
+            self.retry_after = None;
+            // `plan_retry` keeps `written > 0` only together with `resume`.
+            let range = match (&self.resume, self.written) {
+                (Some(r), from) if from > 0 => Some((from, r.validator.clone())),
+                _ => None,
+            };
+            let stream = self.connect(trace)?;
+            let mut conn = BufReader::with_capacity(BUFFER_SIZE, stream);
+            self.send(conn.get_mut(), range.as_ref(), trace)?;
+            let head = read_response_head(&mut conn, |h| trace.head("< ", &h.raw))?;
+            self.retry_after = retry_after(&head);
+
+            if self.config.redirects.follow
+                && redirect::is_redirect(head.status)
+                && let Some(location) = head.values("location").next()
+            {
+                self.follow(head.status, location, trace)?;
+                continue;
+            }
+            if may_retry && is_transient_status(head.status) {
+                return Err(status_error(&head));
+            }
+            if let Some((from, _)) = range {
+                self.check_range_answer(&head, from, &mut dest.sink, trace)?;
+            }
+            dest.show_head(self.config, &head)?;
+            if head.status >= 400 && !self.config.no_fail {
+                return Err(status_error(&head));
+            }
+            self.resume = resume_from(&head, self.resume.take());
+
+            if self.config.method == Method::Head {
+                let bytes = dest.for_stdout(&head.raw).into_owned();
+                dest.sink.write(dest.stdout, &bytes)?;
+                self.written = bytes.len() as u64;
+            } else {
+                let kind = BodyKind::of(&head, false)?;
+                copy_body(Body::new(kind, conn), dest, &mut self.written)?;
+            }
+            return Ok(head);
+        }
+    }
+
+    /// Connects to the server or its proxy; for https, tunnels through the
+    /// proxy and completes the TLS handshake.
+    fn connect(&mut self, trace: &mut Trace<'_>) -> Result<Stream, Error> {
+        let config = self.config;
+        let proxy = proxy::for_target(&config.proxies, &self.url);
+        let (host, port) = match proxy {
+            Some(p) => {
+                trace.step(&format!("Using proxy {}", p.display()));
+                (p.host(), p.port())
+            }
+            None => (self.url.host(), self.url.port()),
+        };
+        let limits = Limits {
+            connect_timeout: config.network.connect_timeout,
+            read_timeout: config.network.read_timeout,
+            deadline: self.deadline,
+        };
+        let mut socket = transport::connect(
+            &host,
+            port,
+            config.network.ip_version,
+            &limits,
+            &mut |line| trace.step(&line),
+        )
+        .map_err(|e| match (proxy, e) {
+            (Some(_), Error::Resolve { host, why }) => Error::ProxyResolve { host, why },
+            (_, e) => e,
+        })?;
+        if self.url.scheme() == Scheme::Http {
+            return Ok(Stream::Plain(socket));
+        }
+        if let Some(p) = proxy {
+            proxy::open_tunnel(
+                &mut socket,
+                &self.url,
+                p,
+                &config.user_agent,
+                &mut |prefix, head| trace.head(prefix, head),
+            )?;
+        }
+        let tls_config = match &self.tls {
+            Some(c) => Arc::clone(c),
+            None => {
+                if config.tls.insecure {
+                    trace.step("TLS certificate verification is off (-k)");
+                }
+                let c = tls::client_config(&config.tls)?;
+                self.tls = Some(Arc::clone(&c));
+                c
+            }
+        };
+        let session = tls::handshake(socket, &self.url.host(), tls_config, &mut |line| {
+            trace.step(&line)
+        })?;
+        Ok(Stream::Tls(Box::new(session)))
+    }
+
+    /// Writes the request head for the current URL.
+    fn send(
+        &self,
+        stream: &mut Stream,
+        range: Option<&(u64, String)>,
+        trace: &mut Trace<'_>,
+    ) -> Result<(), Error> {
+        let config = self.config;
+        let url = &self.url;
+        let forwarding_proxy =
+            proxy::for_target(&config.proxies, url).filter(|_| url.scheme() == Scheme::Http);
+        let target = match forwarding_proxy {
+            Some(_) => url.absolute_form(),
+            None => url.request_target(),
+        };
+        // Credentials come from -u or the original URL's userinfo, never from a
+        // redirect target, and only while the chain is at home.
+        let url_credentials = config.job.url.credentials();
+        let credentials = if self.send_credentials {
+            config.credentials.as_ref().or(url_credentials.as_ref())
+        } else {
+            None
+        };
+        let proxy_credentials = forwarding_proxy.and_then(|p| p.credentials());
+        let mut extra: Vec<(String, String)> = config
+            .headers
+            .iter()
+            .filter(|(name, _)| self.send_credentials || !redirect::is_credential_field(name))
+            .cloned()
+            .collect();
+        if let Some((from, validator)) = range {
+            extra.push(("Range".into(), format!("bytes={from}-")));
+            extra.push(("If-Range".into(), validator.clone()));
+        }
+        let host = url.host_field();
+        let request = Request {
+            method: config.method,
+            target: &target,
+            host: &host,
+            user_agent: &config.user_agent,
+            credentials,
+            proxy_credentials: proxy_credentials.as_ref(),
+            extra: &extra,
+        }
+        .to_bytes();
+        trace.head("> ", &request);
+        stream
+            .write_all(&request)
+            .and_then(|()| stream.flush())
+            .map_err(|e| match Error::from_read(e) {
+                Error::Network { source, .. } => Error::Network {
+                    what: "sending the request failed",
+                    source,
+                },
+                other => other,
+            })
+    }
+
+    /// Moves to a redirect's target, or says why not (1, 8, 47).
+    fn follow(&mut self, status: u16, location: &[u8], trace: &mut Trace<'_>) -> Result<(), Error> {
+        let next = redirect::next_target(&self.url, location)?;
+        let key = next.absolute_form();
+        if self.visited.contains(&key) {
+            self.visited.push(key);
+            return Err(Error::Redirects(format!(
+                "redirect loop: {}",
+                self.visited.join(" -> ")
+            )));
+        }
+        let max = self.config.redirects.max;
+        if self.redirects >= max {
+            return Err(Error::Redirects(format!(
+                "more than {max} redirects (--max-redirs {max})"
+            )));
+        }
+        trace.step(&format!("Redirect {status} to {}", next.display()));
+        if self.send_credentials && !redirect::same_origin(&self.config.job.url, &next) {
+            self.send_credentials = false;
+            trace.step("Leaving the original origin: credentials and cookies stay behind");
+        }
+        self.visited.push(key);
+        self.redirects += 1;
+        self.url = next;
+        Ok(())
+    }
+
+    /// The answer to a range request for the bytes from `from`: a matching 206
+    /// continues the body; a 200 means the server sent all of it again (the
+    /// resource changed, or ranges are not supported), so start over if the
+    /// output allows; anything else is exit 33.
+    fn check_range_answer(
+        &mut self,
+        head: &Head,
+        from: u64,
+        sink: &mut Sink,
+        trace: &mut Trace<'_>,
+    ) -> Result<(), Error> {
+        match head.status {
+            206 => {
+                let total = self.resume.as_ref().and_then(|r| r.total);
+                match content_range(head) {
+                    Some((start, _, whole))
+                        if start == from && (total.is_none() || whole == total) =>
+                    {
+                        Ok(())
+                    }
+                    _ => Err(Error::Resume(format!(
+                        "asked for the bytes from {from}, got Content-Range '{}'",
+                        escape::for_message(head.value("content-range").unwrap_or("").as_bytes())
+                    ))),
+                }
+            }
+            200 => {
+                sink.restart()?;
+                self.written = 0;
+                trace.step("The server sent the whole body again: starting over");
+                Ok(())
+            }
+            status => Err(Error::Resume(format!(
+                "the server answered HTTP {status} to a range request"
+            ))),
+        }
+    }
+
+    /// Decides whether and when to try again after `error` (None: give up).
+    /// A body that was cut continues with a range request when the server
+    /// allows it, else starts over if the output can be rewound.
+    fn plan_retry(
+        &mut self,
+        error: &Error,
+        retries_left: u32,
+        sink: &mut Sink,
+    ) -> Option<Duration> {
+        if retries_left == 0 || !error.is_transient() {
+            return None;
+        }
+        let now = Instant::now();
+        let start_over = self.written > 0 && self.resume.is_none();
+        if start_over && !sink.can_restart() {
+            return None;
+        }
+        let wait = self
+            .retry_after
+            .take()
+            .unwrap_or_else(|| backoff(self.config.retry.delay, self.retries))
+            .min(MAX_RETRY_WAIT);
+        if self.deadline.is_some_and(|d| now + wait >= d) {
+            return None;
+        }
+        if start_over {
+            sink.restart().ok()?;
+            self.written = 0;
+        }
+        self.retries += 1;
+        Some(wait)
+    }
+}
+
+fn status_error(head: &Head) -> Error {
+    Error::Status {
         status: head.status,
-        bytes,
-        url: target.display(),
-        file,
-        content_type: head.value("content-type").map(str::to_owned),
-        elapsed: started.elapsed(),
+        reason: escape::for_message(head.reason.as_bytes()),
+    }
+}
+
+/// `delay * 2^n`, times a random factor in [0.5, 1.5) so that many clients
+/// cut off together do not come back together.
+fn backoff(delay: Duration, n: u32) -> Duration {
+    let exponential = delay.saturating_mul(1u32 << n.min(20)).min(MAX_RETRY_WAIT);
+    let random = RandomState::new().hash_one(n) as f64 / u64::MAX as f64;
+    exponential.mul_f64(0.5 + random)
+}
+
+fn seconds_rounded(d: Duration) -> String {
+    seconds(Duration::from_millis(d.as_millis() as u64))
+}
+
+/// Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+fn retry_after(head: &Head) -> Option<Duration> {
+    let value = head.value("retry-after")?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// What a cut body could continue from, judged by the response that carried
+/// it: the server must accept ranges and name a validator for If-Range (a
+/// strong ETag, else Last-Modified). A 206 keeps the validator it was asked with.
+fn resume_from(head: &Head, previous: Option<Resume>) -> Option<Resume> {
+    let accepts = head.status == 206
+        || head
+            .value("accept-ranges")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes"));
+    if !accepts {
+        return None;
+    }
+    let etag = head
+        .value("etag")
+        .map(str::trim)
+        .filter(|e| e.starts_with('"'));
+    let validator = etag
+        .or_else(|| head.value("last-modified").map(str::trim))
+        .map(str::to_owned)
+        .or_else(|| previous.as_ref().map(|p| p.validator.clone()))?;
+    let total = if head.status == 206 {
+        content_range(head).and_then(|(_, _, total)| total)
+    } else {
+        head.value("content-length")
+            .and_then(|v| v.trim().parse().ok())
+    };
+    Some(Resume {
+        validator,
+        total: total.or(previous.and_then(|p| p.total)),
     })
 }
 
-/// Prints a head to stdout verbatim, escaped when stdout is a terminal.
-fn print_head(stdout: &mut dyn Write, is_terminal: bool, head: &Head) -> Result<(), Error> {
-    let bytes = if is_terminal {
-        escape::for_terminal(&head.raw)
-    } else {
-        (&head.raw[..]).into()
+/// `Content-Range: bytes first-last/total` (total may be `*`), RFC 9110 §14.4.
+fn content_range(head: &Head) -> Option<(u64, u64, Option<u64>)> {
+    let value = head.value("content-range")?.trim();
+    let rest = value.strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let first: u64 = first.trim().parse().ok()?;
+    let last: u64 = last.trim().parse().ok()?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
     };
-    stdout
-        .write_all(&bytes)
-        .and_then(|()| stdout.flush())
-        .map_err(stdout_error)
+    (first <= last).then_some((first, last, total))
 }
 
-/// Streams the body through one buffer into the sink; returns the byte count.
-fn copy_body(mut body: impl Read, sink: &mut Sink, stdout: &mut dyn Write) -> Result<u64, Error> {
+/// Streams the body through one buffer into the sink, counting into `written`
+/// as it goes (so a retry knows where the body stopped).
+fn copy_body(
+    mut body: impl Read,
+    dest: &mut Destination<'_>,
+    written: &mut u64,
+) -> Result<(), Error> {
     let mut buf = vec![0u8; BUFFER_SIZE];
-    let mut total = 0u64;
     loop {
         let n = match body.read(&mut buf) {
-            Ok(0) => return Ok(total),
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::from_read(e)),
         };
-        sink.write(stdout, &buf[..n])?;
-        total += n as u64;
+        dest.sink.write(dest.stdout, &buf[..n])?;
+        *written += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::response::parse_head;
+
+    fn head(text: &str) -> Head {
+        parse_head(format!("{}\r\n\r\n", text.replace('\n', "\r\n")).into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let h = head("HTTP/1.1 503 Busy\nRetry-After: 7");
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        let h = head("HTTP/1.1 503 Busy\nRetry-After: Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        let h = head("HTTP/1.1 503 Busy\nRetry-After: soon");
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn resume_needs_ranges_and_a_strong_validator() {
+        let h = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: \"v1\"\nContent-Length: 10");
+        let r = resume_from(&h, None).unwrap();
+        assert_eq!(r.validator, "\"v1\"");
+        assert_eq!(r.total, Some(10));
+        let weak = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v1\"");
+        assert!(resume_from(&weak, None).is_none());
+        let dated = head(
+            "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v1\"\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT",
+        );
+        assert_eq!(
+            resume_from(&dated, None).unwrap().validator,
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        let no_ranges = head("HTTP/1.1 200 OK\nETag: \"v1\"");
+        assert!(resume_from(&no_ranges, None).is_none());
+    }
+
+    #[test]
+    fn content_range_forms() {
+        let h = head("HTTP/1.1 206 Partial\nContent-Range: bytes 5-9/10");
+        assert_eq!(content_range(&h), Some((5, 9, Some(10))));
+        let h = head("HTTP/1.1 206 Partial\nContent-Range: bytes 5-9/*");
+        assert_eq!(content_range(&h), Some((5, 9, None)));
+        for bad in ["bytes 9-5/10", "bytes */10", "items 1-2/3", "bytes 1-2"] {
+            let h = head(&format!("HTTP/1.1 206 Partial\nContent-Range: {bad}"));
+            assert_eq!(content_range(&h), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter() {
+        let base = Duration::from_millis(100);
+        for n in 0..5 {
+            let d = backoff(base, n);
+            let nominal = base * (1 << n);
+            assert!(d >= nominal / 2 && d < nominal * 3 / 2, "{n}: {d:?}");
+        }
+        assert!(backoff(Duration::from_secs(100), 30) <= MAX_RETRY_WAIT * 3 / 2);
     }
 }

@@ -1,8 +1,10 @@
 //! Connecting: resolve within the connect timeout, race the addresses (RFC 8305
-//! Happy Eyeballs), and a stream that enforces `--read-timeout` and `--max-time`.
+//! Happy Eyeballs), a socket that enforces `--read-timeout` and `--max-time`, and
+//! the `Stream` (plain or TLS) that the request and response travel over.
 
 use crate::config::IpVersion;
 use crate::error::Error;
+use crate::tls::TlsStream;
 use crate::url::Host;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -62,7 +64,7 @@ pub fn connect(
     ip: IpVersion,
     limits: &Limits,
     trace: &mut dyn FnMut(String),
-) -> Result<Stream, Error> {
+) -> Result<Socket, Error> {
     let (until, by_max_time) = limits.connect_deadline(Instant::now());
     let addrs = match host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
@@ -103,7 +105,7 @@ pub fn connect(
     if let Ok(peer) = tcp.peer_addr() {
         trace(format!("Connected to {peer}"));
     }
-    Stream::new(tcp, limits)
+    Socket::new(tcp, limits)
 }
 
 fn host_name(host: &Host) -> String {
@@ -227,10 +229,41 @@ fn classify(addr: SocketAddr, e: io::Error) -> RaceFailure {
     }
 }
 
+/// What a request and its response travel over.
+pub enum Stream {
+    Plain(Socket),
+    Tls(Box<TlsStream>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// A connected socket whose reads give up after `--read-timeout` of silence or
 /// when `--max-time` runs out, with an error that says which.
 #[derive(Debug)]
-pub struct Stream {
+pub struct Socket {
     tcp: TcpStream,
     read_timeout: Duration,
     deadline: Option<Instant>,
@@ -238,9 +271,9 @@ pub struct Stream {
     armed: Option<Duration>,
 }
 
-impl Stream {
-    fn new(tcp: TcpStream, limits: &Limits) -> Result<Stream, Error> {
-        let stream = Stream {
+impl Socket {
+    fn new(tcp: TcpStream, limits: &Limits) -> Result<Socket, Error> {
+        let stream = Socket {
             tcp,
             read_timeout: limits.read_timeout,
             deadline: limits.deadline,
@@ -295,7 +328,7 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-impl Read for Stream {
+impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let (wait, by_max_time) = self.left()?;
         if self.armed != Some(wait) {
@@ -312,7 +345,7 @@ impl Read for Stream {
     }
 }
 
-impl Write for Stream {
+impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.tcp.write(buf).map_err(|e| {
             if is_timeout(&e) {

@@ -141,16 +141,44 @@ impl Target {
         })
     }
 
+    /// The parsed URL (for resolving redirects against it).
+    pub fn as_url(&self) -> &::url::Url {
+        &self.url
+    }
+
+    /// The same URL with its userinfo removed.
+    pub fn without_credentials(mut self) -> Target {
+        // Both calls only fail for URLs that cannot have credentials.
+        let _ = self.url.set_username("");
+        let _ = self.url.set_password(None);
+        self
+    }
+
+    /// The absolute-form request target for a proxy (RFC 9112 §3.2.2):
+    /// scheme, authority, path and query, never userinfo or fragment.
+    pub fn absolute_form(&self) -> String {
+        let scheme = match self.scheme() {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        format!("{scheme}://{}{}", self.host_field(), self.request_target())
+    }
+
+    /// `host:port` for CONNECT (RFC 9110 §9.3.6), IPv6 in brackets.
+    pub fn authority(&self) -> String {
+        format!(
+            "{}:{}",
+            self.url.host_str().unwrap_or_default(),
+            self.port()
+        )
+    }
+
     /// The URL as it may be shown to people and logs: without userinfo.
     pub fn display(&self) -> String {
         if self.url.username().is_empty() && self.url.password().is_none() {
             return self.url.as_str().to_owned();
         }
-        let mut shown = self.url.clone();
-        // Both calls only fail for URLs that cannot have credentials.
-        let _ = shown.set_username("");
-        let _ = shown.set_password(None);
-        shown.as_str().to_owned()
+        self.clone().without_credentials().url.as_str().to_owned()
     }
 }
 

@@ -1,7 +1,7 @@
 //! What a user sees on a good download: where the head and body go, what the
 //! request looks like, and the display flags.
 
-use crate::support::server::{Server, Step, ok, pattern, raw, response};
+use crate::support::server::{Server, Step, ok, pattern, response};
 use crate::support::{fetch, names_in, temp};
 use assert_cmd::prelude::*;
 use predicates::prelude::*;
@@ -237,19 +237,6 @@ fn no_fail_keeps_an_error_body() {
         .assert()
         .success();
     assert_eq!(fs::read(&file).unwrap(), b"not here");
-}
-
-#[test]
-fn a_redirect_is_the_final_response_for_now() {
-    let server = Server::bytes(raw(
-        "HTTP/1.1 301 Moved\nLocation: /elsewhere\nContent-Length: 5\n\n",
-        b"moved",
-    ));
-    fetch()
-        .arg(server.url("/"))
-        .assert()
-        .success()
-        .stdout("moved");
 }
 
 #[test]

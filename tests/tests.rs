@@ -7,3 +7,5 @@ mod download;
 mod exit_codes;
 mod files;
 mod framing;
+mod redirects;
+mod retries;

@@ -28,7 +28,12 @@ impl<R: Read> Read for LengthReader<R> {
         let want = buf
             .len()
             .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
+        // A TLS stream cut without close_notify says UnexpectedEof: the same
+        // truncation as a plain end of stream, here.
+        let n = match self.inner.read(&mut buf[..want]) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            other => other?,
+        };
         if n == 0 {
             let received = self.expected - self.remaining;
             return Err(Error::Truncated(format!(

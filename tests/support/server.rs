@@ -109,6 +109,11 @@ impl Server {
         Server::bytes(ok(&body.into()))
     }
 
+    /// A response with this status, this body and its Content-Length.
+    pub fn body_with_status(status: &str, body: &[u8]) -> Server {
+        Server::bytes(response(status, &[], body))
+    }
+
     pub fn start_on(
         bind: &str,
         script: impl Fn(&Recorded) -> Vec<Step> + Send + Sync + 'static,

@@ -1,0 +1,193 @@
+//! Proxies: which one a URL goes through (`--proxy`, `http_proxy`, `https_proxy`,
+//! `no_proxy`), and the CONNECT tunnel for https (RFC 9110 §9.3.6).
+
+use crate::config::Proxies;
+use crate::error::Error;
+use crate::response::read_response_head;
+use crate::url::{Host, Scheme, Target};
+use std::io::{BufReader, Read, Write};
+
+/// The proxy `target` must go through, if any.
+pub fn for_target<'a>(proxies: &'a Proxies, target: &Target) -> Option<&'a Target> {
+    let proxy = match target.scheme() {
+        Scheme::Http => proxies.http.as_ref(),
+        Scheme::Https => proxies.https.as_ref(),
+    }?;
+    if bypasses(&proxies.no_proxy, &target.host()) {
+        None
+    } else {
+        Some(proxy)
+    }
+}
+
+/// `no_proxy` matching, as curl and wget do it: `*` matches every host; a name
+/// matches itself and its subdomains (`example.com` and `.example.com` both
+/// match `www.example.com`); an address matches itself. Case-insensitive;
+/// ports in entries are ignored.
+pub fn bypasses(no_proxy: &[String], host: &Host) -> bool {
+    let host = match host {
+        Host::Name(n) => n.to_ascii_lowercase(),
+        Host::Ip(ip) => ip.to_string(),
+    };
+    no_proxy.iter().any(|entry| {
+        let entry = entry.trim().to_ascii_lowercase();
+        if entry == "*" {
+            return true;
+        }
+        let entry = strip_port(&entry);
+        let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+        !entry.is_empty()
+            && (host == entry
+                || host
+                    .strip_suffix(entry)
+                    .is_some_and(|rest| rest.ends_with('.')))
+    })
+}
+
+/// `host:port` -> `host`, `[v6]:port` or `[v6]` -> `v6`; a bare IPv6 stays whole.
+fn strip_port(entry: &str) -> &str {
+    if let Some(rest) = entry.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match entry.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
+        _ => entry,
+    }
+}
+
+/// Asks the proxy on `socket` for a tunnel to `target`. After a 2xx head the
+/// socket belongs to TLS, so not a byte past the head may be consumed.
+pub fn open_tunnel<S: Read + Write>(
+    socket: &mut S,
+    target: &Target,
+    proxy: &Target,
+    user_agent: &str,
+    trace_head: &mut dyn FnMut(&str, &[u8]),
+) -> Result<(), Error> {
+    let authority = target.authority();
+    let mut request = format!(
+        "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {user_agent}\r\n"
+    );
+    if let Some(c) = proxy.credentials() {
+        request.push_str(&format!(
+            "Proxy-Authorization: {}\r\n",
+            crate::request::basic_auth(&c)
+        ));
+    }
+    request.push_str("\r\n");
+    trace_head("> ", request.as_bytes());
+    socket
+        .write_all(request.as_bytes())
+        .and_then(|()| socket.flush())
+        .map_err(Error::from_read)?;
+    // One byte per read: a proxy's answer is small, and the bytes after it
+    // belong to the TLS session.
+    let mut reader = BufReader::with_capacity(1, socket);
+    let head = read_response_head(&mut reader, |h| trace_head("< ", &h.raw))?;
+    if !(200..300).contains(&head.status) {
+        return Err(Error::ProxyRefused {
+            status: head.status,
+            reason: crate::escape::for_message(head.reason.as_bytes()),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(s: &str) -> Host {
+        match s.parse() {
+            Ok(ip) => Host::Ip(ip),
+            Err(_) => Host::Name(s.into()),
+        }
+    }
+
+    fn list(s: &str) -> Vec<String> {
+        s.split(',').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn no_proxy_domain_suffixes() {
+        let rules = list("example.com, .internal,*.corp,localhost:8080");
+        assert!(bypasses(&rules, &host("example.com")));
+        assert!(bypasses(&rules, &host("www.EXAMPLE.com")));
+        assert!(!bypasses(&rules, &host("notexample.com")));
+        assert!(bypasses(&rules, &host("a.b.internal")));
+        assert!(bypasses(&rules, &host("internal")));
+        assert!(bypasses(&rules, &host("x.corp")));
+        assert!(bypasses(&rules, &host("localhost")));
+        assert!(!bypasses(&rules, &host("example.org")));
+    }
+
+    #[test]
+    fn no_proxy_star_and_addresses() {
+        assert!(bypasses(&list("*"), &host("anything")));
+        let rules = list("127.0.0.1,[::1]:80,::2");
+        assert!(bypasses(&rules, &host("127.0.0.1")));
+        assert!(bypasses(&rules, &host("::1")));
+        assert!(bypasses(&rules, &host("::2")));
+        assert!(!bypasses(&rules, &host("127.0.0.2")));
+        assert!(!bypasses(&list(""), &host("h")));
+    }
+
+    #[test]
+    fn scheme_picks_the_proxy() {
+        let proxies = Proxies {
+            http: Some(Target::parse("http://p1:3128").unwrap()),
+            https: None,
+            no_proxy: list("direct.example"),
+        };
+        let http = Target::parse("http://h/").unwrap();
+        let https = Target::parse("https://h/").unwrap();
+        let direct = Target::parse("http://direct.example/").unwrap();
+        assert_eq!(for_target(&proxies, &http).unwrap().port(), 3128);
+        assert!(for_target(&proxies, &https).is_none());
+        assert!(for_target(&proxies, &direct).is_none());
+    }
+
+    #[test]
+    fn tunnel_request_and_refusal() {
+        struct Fake {
+            answer: &'static [u8],
+            sent: Vec<u8>,
+        }
+        impl Read for Fake {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.answer.read(buf)
+            }
+        }
+        impl Write for Fake {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.sent.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let target = Target::parse("https://[::1]:8443/x").unwrap();
+        let proxy = Target::parse("http://u:p@proxy:3128").unwrap();
+        let mut ok = Fake {
+            answer: b"HTTP/1.1 200 Connection established\r\n\r\nTLS",
+            sent: vec![],
+        };
+        open_tunnel(&mut ok, &target, &proxy, "ua", &mut |_, _| {}).unwrap();
+        let sent = String::from_utf8(ok.sent).unwrap();
+        assert!(sent.starts_with("CONNECT [::1]:8443 HTTP/1.1\r\nHost: [::1]:8443\r\n"));
+        assert!(sent.contains("Proxy-Authorization: Basic dTpw\r\n"));
+        // Not a byte past the head was taken.
+        assert_eq!(ok.answer, b"TLS");
+
+        let mut refused = Fake {
+            answer: b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n",
+            sent: vec![],
+        };
+        let err = open_tunnel(&mut refused, &target, &proxy, "ua", &mut |_, _| {}).unwrap_err();
+        assert_eq!(err.exit_code(), 56);
+        assert!(err.to_string().contains("407"), "{err}");
+    }
+}

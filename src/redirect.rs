@@ -1,0 +1,106 @@
+//! Redirect policy (RFC 9110 §15.4, DESIGN §6): which responses are followed, where
+//! to, and which credentials may travel along.
+
+use crate::error::Error;
+use crate::url::{Scheme, Target};
+
+/// 301, 302, 303, 307 and 308 are followed; 300, 304 and 305 are final.
+pub fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// Resolves a Location value against the URL that returned it, and checks that
+/// fetch may go there: http or https only (1), never https -> http (1).
+/// Userinfo in the Location is dropped: a server does not get to choose
+/// credentials.
+pub fn next_target(current: &Target, location: &[u8]) -> Result<Target, Error> {
+    let text = std::str::from_utf8(location)
+        .map_err(|_| Error::Malformed("Location is not valid UTF-8".into()))?;
+    let url = current.as_url().join(text.trim()).map_err(|e| {
+        Error::Malformed(format!(
+            "invalid Location '{}': {e}",
+            crate::escape::for_message(location)
+        ))
+    })?;
+    let next = Target::from_url(url)?.without_credentials();
+    if current.scheme() == Scheme::Https && next.scheme() == Scheme::Http {
+        return Err(Error::Downgrade(next.display()));
+    }
+    Ok(next)
+}
+
+/// Scheme, host and port: the boundary credentials must not cross (RFC 6454).
+pub fn same_origin(a: &Target, b: &Target) -> bool {
+    a.scheme() == b.scheme() && a.host() == b.host() && a.port() == b.port()
+}
+
+/// Request fields that carry credentials; dropped once a chain leaves its origin.
+pub fn is_credential_field(name: &str) -> bool {
+    name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("cookie")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn next(from: &str, location: &str) -> Result<String, Error> {
+        next_target(&Target::parse(from).unwrap(), location.as_bytes()).map(|t| t.display())
+    }
+
+    #[test]
+    fn relative_locations_resolve_against_the_current_url() {
+        assert_eq!(next("http://h/a/b/c", "d").unwrap(), "http://h/a/b/d");
+        assert_eq!(
+            next("http://h/a/b/c", "../x?y=1").unwrap(),
+            "http://h/a/x?y=1"
+        );
+        assert_eq!(next("http://h/a/b/c", "/root").unwrap(), "http://h/root");
+        assert_eq!(
+            next("http://h:81/a", "//other/p").unwrap(),
+            "http://other/p"
+        );
+        assert_eq!(next("http://h/a", "https://s/").unwrap(), "https://s/");
+    }
+
+    #[test]
+    fn only_http_and_https_targets() {
+        for location in [
+            "ftp://h/x",
+            "file:///etc/passwd",
+            "data:text/plain,hi",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(
+                next("http://h/", location).unwrap_err().exit_code(),
+                1,
+                "{location}"
+            );
+        }
+    }
+
+    #[test]
+    fn https_to_http_is_refused() {
+        let err = next("https://h/", "http://h/").unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert!(next("http://h/", "https://h/").is_ok());
+    }
+
+    #[test]
+    fn userinfo_in_a_location_is_dropped() {
+        let t = next_target(
+            &Target::parse("http://h/").unwrap(),
+            b"http://evil:pw@other/",
+        )
+        .unwrap();
+        assert_eq!(t.credentials(), None);
+    }
+
+    #[test]
+    fn origins() {
+        let t = |s| Target::parse(s).unwrap();
+        assert!(same_origin(&t("http://h/a"), &t("http://h:80/b")));
+        assert!(!same_origin(&t("http://h/"), &t("https://h/")));
+        assert!(!same_origin(&t("http://h/"), &t("http://h:81/")));
+        assert!(!same_origin(&t("http://h/"), &t("http://sub.h/")));
+    }
+}

@@ -1,0 +1,332 @@
+//! `--retry` (DESIGN §6): which failures are retried, Retry-After, and cut bodies
+//! that continue with Range + If-Range instead of starting over.
+
+use crate::support::server::{Recorded, Server, Step, pattern, raw, response};
+use crate::support::{fetch, names_in, temp};
+use assert_cmd::prelude::*;
+use predicates::prelude::*;
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const FAST: [&str; 2] = ["--retry-delay", "0.01"];
+
+/// A server whose script also gets the connection's number (0, 1, …).
+fn numbered(script: impl Fn(usize, &Recorded) -> Vec<Step> + Send + Sync + 'static) -> Server {
+    let count = Arc::new(AtomicUsize::new(0));
+    Server::start(move |req| script(count.fetch_add(1, Ordering::SeqCst), req))
+}
+
+const LEN: u64 = 100_000;
+
+/// The first connection sends part of the body with these fields and resets.
+fn cut_after(n: usize, sent: u64, fields: &str) -> Option<Vec<Step>> {
+    (n == 0).then(|| {
+        vec![
+            Step::Send(raw(
+                &format!("HTTP/1.1 200 OK\n{fields}Content-Length: {LEN}\n\n"),
+                b"",
+            )),
+            Step::Pattern { from: 0, len: sent },
+            Step::Reset,
+        ]
+    })
+}
+
+/// A 206 with the rest of the body, if the request asks for it properly.
+fn rest_from(req: &Recorded, validator: &str) -> Vec<Step> {
+    let range = req.field("Range").expect("a Range request");
+    assert_eq!(req.field("If-Range"), Some(validator));
+    let from: u64 = range
+        .strip_prefix("bytes=")
+        .unwrap()
+        .strip_suffix('-')
+        .unwrap()
+        .parse()
+        .unwrap();
+    vec![
+        Step::Send(raw(
+            &format!(
+                "HTTP/1.1 206 Partial Content\nContent-Range: bytes {from}-{}/{LEN}\nContent-Length: {}\n\n",
+                LEN - 1,
+                LEN - from
+            ),
+            b"",
+        )),
+        Step::Pattern {
+            from,
+            len: LEN - from,
+        },
+    ]
+}
+
+#[test]
+fn a_cut_body_continues_with_range_and_if_range() {
+    let server = numbered(|n, req| {
+        cut_after(n, 30_000, "Accept-Ranges: bytes\nETag: \"v1\"\n")
+            .unwrap_or_else(|| rest_from(req, "\"v1\""))
+    });
+    let dir = temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args(["-v", "--retry", "2"])
+        .args(FAST)
+        .arg(server.url("/big"))
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(
+            // The reset may discard bytes the kernel had queued, so the exact
+            // offset is not known here.
+            predicate::str::contains("* Retry 1 of 2 in ")
+                .and(predicate::str::contains(", continuing at byte ")),
+        );
+    assert!(fs::read(&file).unwrap() == pattern(0, LEN));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].field("Range"), None);
+    assert!(requests[1].field("Range").unwrap().starts_with("bytes="));
+    assert_eq!(names_in(dir.path()), ["f"]);
+}
+
+#[test]
+fn last_modified_is_the_validator_without_a_strong_etag() {
+    let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let server = numbered(move |n, req| {
+        cut_after(
+            n,
+            5_000,
+            &format!("Accept-Ranges: bytes\nETag: W/\"weak\"\nLast-Modified: {date}\n"),
+        )
+        .unwrap_or_else(|| rest_from(req, date))
+    });
+    fetch()
+        .args(["--retry", "1"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .assert()
+        .success()
+        .stdout(predicate::function(|out: &[u8]| {
+            out == pattern(0, LEN).as_slice()
+        }));
+}
+
+#[test]
+fn without_range_support_the_file_starts_over() {
+    let server = numbered(|n, req| {
+        cut_after(n, 20_000, "").unwrap_or_else(|| {
+            assert_eq!(req.field("Range"), None);
+            vec![
+                Step::Send(raw(
+                    &format!("HTTP/1.1 200 OK\nContent-Length: {LEN}\n\n"),
+                    b"",
+                )),
+                Step::Pattern { from: 0, len: LEN },
+            ]
+        })
+    });
+    let dir = temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args(["-s", "--retry", "1"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success();
+    assert!(fs::read(&file).unwrap() == pattern(0, LEN));
+}
+
+#[test]
+fn a_changed_resource_answering_200_starts_over() {
+    // If-Range failed: the server sends the new version whole.
+    let server = numbered(|n, _| {
+        cut_after(n, 20_000, "Accept-Ranges: bytes\nETag: \"v1\"\n").unwrap_or_else(|| {
+            vec![Step::Send(response(
+                "200 OK",
+                &["ETag: \"v2\""],
+                b"version two",
+            ))]
+        })
+    });
+    let dir = temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args(["-s", "--retry", "1"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(fs::read(&file).unwrap(), b"version two");
+}
+
+#[test]
+fn a_mismatched_content_range_is_33() {
+    let server = numbered(|n, _| {
+        cut_after(n, 20_000, "Accept-Ranges: bytes\nETag: \"v1\"\n").unwrap_or_else(|| {
+            vec![Step::Send(raw(
+                &format!("HTTP/1.1 206 Partial Content\nContent-Range: bytes 0-9/{LEN}\nContent-Length: 10\n\n"),
+                b"0123456789",
+            ))]
+        })
+    });
+    let dir = temp();
+    fetch()
+        .args(["--retry", "1"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .arg("-o")
+        .arg(dir.path().join("f"))
+        .assert()
+        .code(33)
+        .stderr(predicate::str::contains("cannot resume"));
+    assert!(names_in(dir.path()).is_empty());
+}
+
+#[test]
+fn stdout_resumes_but_never_starts_over() {
+    let server = numbered(|n, req| {
+        cut_after(n, 10_000, "Accept-Ranges: bytes\nETag: \"v1\"\n")
+            .unwrap_or_else(|| rest_from(req, "\"v1\""))
+    });
+    fetch()
+        .args(["--retry", "1"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .assert()
+        .success()
+        .stdout(predicate::function(|out: &[u8]| {
+            out == pattern(0, LEN).as_slice()
+        }));
+
+    // Bytes already on stdout and no way to ask for the rest: no retry.
+    let server = numbered(|n, _| cut_after(n, 10_000, "").unwrap_or_default());
+    fetch()
+        .args(["--retry", "3"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .assert()
+        .code(56);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn transient_statuses_are_retried_and_retry_after_is_honoured() {
+    let server = numbered(|n, _| match n {
+        0 => vec![Step::Send(response(
+            "503 Service Unavailable",
+            &["Retry-After: 0"],
+            b"busy",
+        ))],
+        1 => vec![Step::Send(response(
+            "429 Too Many Requests",
+            &["Retry-After: 0"],
+            b"slow down",
+        ))],
+        _ => vec![Step::Send(response("200 OK", &[], b"finally"))],
+    });
+    fetch()
+        .args(["--retry", "2", "--retry-delay", "600"])
+        .arg(server.url("/"))
+        .assert()
+        .success()
+        .stdout("finally");
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[test]
+fn retry_after_beyond_max_time_gives_up_at_once() {
+    let server = Server::bytes(response(
+        "503 Service Unavailable",
+        &["Retry-After: 3600"],
+        b"",
+    ));
+    fetch()
+        .args(["--retry", "5", "-m", "20"])
+        .arg(server.url("/"))
+        .assert()
+        .code(22)
+        .stderr(predicate::str::contains("HTTP 503"));
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn exhausted_retries_report_the_last_failure() {
+    let server = Server::bytes(response("502 Bad Gateway", &[], b"bad"));
+    fetch()
+        .args(["--retry", "2"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .assert()
+        .code(22);
+    assert_eq!(server.requests().len(), 3);
+
+    // With --no-fail the last answer is written after the retries.
+    let server = Server::bytes(response("502 Bad Gateway", &[], b"bad"));
+    fetch()
+        .args(["--retry", "1", "--no-fail"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .assert()
+        .success()
+        .stdout("bad");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn permanent_failures_and_no_retry_flag_are_not_retried() {
+    let server = Server::bytes(response("404 Not Found", &[], b""));
+    fetch()
+        .args(["--retry", "3"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .assert()
+        .code(22);
+    assert_eq!(server.requests().len(), 1);
+
+    let server = Server::bytes(response("503 Service Unavailable", &[], b""));
+    fetch().arg(server.url("/")).assert().code(22);
+    assert_eq!(server.requests().len(), 1);
+
+    let server = Server::bytes(raw("HTTP/1.1 200 OK\nContent-Length: x\n\n", b""));
+    fetch()
+        .args(["--retry", "3"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .assert()
+        .code(8);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn empty_replies_and_refused_connections_are_retried() {
+    let server = numbered(|n, _| match n {
+        0 => vec![],
+        _ => vec![Step::Send(response("200 OK", &[], b"second time"))],
+    });
+    fetch()
+        .args(["--retry", "1"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .assert()
+        .success()
+        .stdout("second time");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = fetch()
+        .args(["-v", "--retry", "2"])
+        .args(FAST)
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .assert()
+        .code(7);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(stderr.matches("* Retry ").count(), 2, "{stderr}");
+}
