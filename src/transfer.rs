@@ -234,6 +234,11 @@ impl<'a> Transfer<'a> {
     /// proxy and completes the TLS handshake.
     fn connect(&mut self, trace: &mut Trace<'_>) -> Result<Stream, Error> {
         let config = self.config;
+        // A bad --cacert fails before any traffic.
+        let tls_config = match self.url.scheme() {
+            Scheme::Http => None,
+            Scheme::Https => Some(self.tls_config(trace)?),
+        };
         let proxy = proxy::for_target(&config.proxies, &self.url);
         let (host, port) = match proxy {
             Some(p) => {
@@ -258,9 +263,9 @@ impl<'a> Transfer<'a> {
             (Some(_), Error::Resolve { host, why }) => Error::ProxyResolve { host, why },
             (_, e) => e,
         })?;
-        if self.url.scheme() == Scheme::Http {
+        let Some(tls_config) = tls_config else {
             return Ok(Stream::Plain(socket));
-        }
+        };
         if let Some(p) = proxy {
             proxy::open_tunnel(
                 &mut socket,
@@ -270,21 +275,23 @@ impl<'a> Transfer<'a> {
                 &mut |prefix, head| trace.head(prefix, head),
             )?;
         }
-        let tls_config = match &self.tls {
-            Some(c) => Arc::clone(c),
-            None => {
-                if config.tls.insecure {
-                    trace.step("TLS certificate verification is off (-k)");
-                }
-                let c = tls::client_config(&config.tls)?;
-                self.tls = Some(Arc::clone(&c));
-                c
-            }
-        };
         let session = tls::handshake(socket, &self.url.host(), tls_config, &mut |line| {
             trace.step(&line)
         })?;
         Ok(Stream::Tls(Box::new(session)))
+    }
+
+    /// The TLS client configuration, built on first use (roots are not free).
+    fn tls_config(&mut self, trace: &mut Trace<'_>) -> Result<Arc<rustls::ClientConfig>, Error> {
+        if let Some(c) = &self.tls {
+            return Ok(Arc::clone(c));
+        }
+        if self.config.tls.insecure {
+            trace.step("TLS certificate verification is off (-k)");
+        }
+        let c = tls::client_config(&self.config.tls)?;
+        self.tls = Some(Arc::clone(&c));
+        Ok(c)
     }
 
     /// Writes the request head for the current URL.

@@ -7,5 +7,7 @@ mod download;
 mod exit_codes;
 mod files;
 mod framing;
+mod proxy;
 mod redirects;
 mod retries;
+mod tls;

@@ -25,7 +25,7 @@ impl<R: Read> Read for CloseReader<R> {
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::Truncated(format!(
-                "the connection was cut after {} bytes without a clean close, \
+                "the connection was cut after {} bytes without a TLS close_notify, \
                  and the body has no length to check it against",
                 self.received
             ))

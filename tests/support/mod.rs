@@ -2,6 +2,8 @@
 //! the real `fetch` binary.
 
 pub mod server;
+pub mod tinyproxy;
+pub mod tls;
 
 use std::process::Command;
 

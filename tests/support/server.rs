@@ -2,8 +2,9 @@
 //! loopback port that answers each request with a script of raw steps (any
 //! framing, any breakage, pauses in the middle) and records what it received.
 
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use socket2::SockRef;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -35,6 +36,8 @@ pub enum Step {
     AwaitClose,
     /// Abort the connection with a TCP RST instead of a clean close.
     Reset,
+    /// End the connection without a TLS close_notify (a plain close for http).
+    EndWithoutNotify,
 }
 
 /// A request as the server received it.
@@ -82,6 +85,7 @@ type Script = dyn Fn(&Recorded) -> Vec<Step> + Send + Sync;
 /// A running test server; stops when dropped.
 pub struct Server {
     addr: SocketAddr,
+    scheme: &'static str,
     requests: Arc<Mutex<Vec<Recorded>>>,
     signals: Mutex<mpsc::Receiver<()>>,
     stop: Arc<AtomicBool>,
@@ -118,6 +122,23 @@ impl Server {
         bind: &str,
         script: impl Fn(&Recorded) -> Vec<Step> + Send + Sync + 'static,
     ) -> Server {
+        Server::start_inner(bind, None, script)
+    }
+
+    /// Serves https on 127.0.0.1 with this TLS configuration.
+    pub fn start_tls(
+        tls: Arc<ServerConfig>,
+        script: impl Fn(&Recorded) -> Vec<Step> + Send + Sync + 'static,
+    ) -> Server {
+        Server::start_inner("127.0.0.1:0", Some(tls), script)
+    }
+
+    fn start_inner(
+        bind: &str,
+        tls: Option<Arc<ServerConfig>>,
+        script: impl Fn(&Recorded) -> Vec<Step> + Send + Sync + 'static,
+    ) -> Server {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind(bind).expect("bind the test server");
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -132,7 +153,14 @@ impl Server {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    let Ok(conn) = conn else { continue };
+                    let Ok(tcp) = conn else { continue };
+                    let conn = match &tls {
+                        None => Conn::Plain(tcp),
+                        Some(config) => match ServerConnection::new(Arc::clone(config)) {
+                            Ok(session) => Conn::Tls(Box::new(StreamOwned::new(session, tcp))),
+                            Err(_) => continue,
+                        },
+                    };
                     let script = Arc::clone(&script);
                     let requests = Arc::clone(&requests);
                     let signal_tx = signal_tx.clone();
@@ -142,6 +170,7 @@ impl Server {
         };
         Server {
             addr,
+            scheme,
             requests,
             signals: Mutex::new(signal_rx),
             stop,
@@ -153,9 +182,14 @@ impl Server {
         self.addr
     }
 
-    /// `http://<addr><path>`.
+    /// `http://<addr><path>` (https for a TLS server).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
+    }
+
+    /// The URL with `localhost` as the host (what test certificates are for).
+    pub fn localhost_url(&self, path: &str) -> String {
+        format!("{}://localhost:{}{path}", self.scheme, self.addr.port())
     }
 
     /// Every request received so far.
@@ -191,23 +225,81 @@ impl Drop for Server {
     }
 }
 
+/// A connection, plain or TLS, and the socket under it.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(tcp) => tcp,
+            Conn::Tls(tls) => &tls.sock,
+        }
+    }
+
+    /// Ends the connection cleanly: close_notify for TLS, then FIN.
+    fn end(&mut self, notify: bool) {
+        if let (Conn::Tls(tls), true) = (&mut *self, notify) {
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+        let _ = self.tcp().shutdown(Shutdown::Write);
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
 fn serve(
-    mut conn: TcpStream,
+    mut conn: Conn,
     script: &Script,
     requests: &Mutex<Vec<Recorded>>,
     signal: &mpsc::Sender<()>,
 ) {
-    let _ = conn.set_read_timeout(Some(PATIENCE));
-    let _ = conn.set_write_timeout(Some(PATIENCE));
-    let _ = conn.set_nodelay(true);
-    let Some(request) = read_request(&mut conn) else {
-        return;
+    let _ = conn.tcp().set_read_timeout(Some(PATIENCE));
+    let _ = conn.tcp().set_write_timeout(Some(PATIENCE));
+    let _ = conn.tcp().set_nodelay(true);
+    let request = match read_request(&mut conn) {
+        Some(Ok(request)) => request,
+        Some(Err(())) => {
+            // What real servers do with a TLS ClientHello on a plain port.
+            let _ = conn.write_all(&response("400 Bad Request", &["Connection: close"], b""));
+            conn.end(true);
+            return;
+        }
+        None => return,
     };
     requests.lock().unwrap().push(request.clone());
     for step in script(&request) {
         let ok = match step {
-            Step::Send(bytes) => conn.write_all(&bytes).is_ok(),
-            Step::Dribble(bytes) => bytes.iter().all(|b| conn.write_all(&[*b]).is_ok()),
+            Step::Send(bytes) => conn.write_all(&bytes).and_then(|()| conn.flush()).is_ok(),
+            Step::Dribble(bytes) => bytes
+                .iter()
+                .all(|b| conn.write_all(&[*b]).and_then(|()| conn.flush()).is_ok()),
             Step::Pattern { from, len } => write_pattern(&mut conn, from, len),
             Step::ChunkedPattern { len, chunk } => write_chunked_pattern(&mut conn, len, chunk),
             Step::Pause(d) => {
@@ -227,7 +319,11 @@ fn serve(
                 true
             }
             Step::Reset => {
-                let _ = SockRef::from(&conn).set_linger(Some(Duration::ZERO));
+                let _ = SockRef::from(conn.tcp()).set_linger(Some(Duration::ZERO));
+                return;
+            }
+            Step::EndWithoutNotify => {
+                conn.end(false);
                 return;
             }
         };
@@ -235,10 +331,12 @@ fn serve(
             return;
         }
     }
-    let _ = conn.shutdown(Shutdown::Write);
+    conn.end(true);
 }
 
-fn read_request(conn: &mut TcpStream) -> Option<Recorded> {
+/// The request head; `Some(Err(()))` for bytes that cannot start an HTTP
+/// request, `None` when the client went away first.
+fn read_request(conn: &mut impl Read) -> Option<Result<Recorded, ()>> {
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];
     while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -249,10 +347,13 @@ fn read_request(conn: &mut TcpStream) -> Option<Recorded> {
             Ok(0) | Err(_) => return None,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
         }
+        if !raw[0].is_ascii_uppercase() {
+            return Some(Err(()));
+        }
     }
-    Some(Recorded {
+    Some(Ok(Recorded {
         raw: String::from_utf8_lossy(&raw).into_owned(),
-    })
+    }))
 }
 
 /// The byte at `offset` of the endless test pattern (period 251, a prime, so
@@ -266,7 +367,7 @@ pub fn pattern(from: u64, len: u64) -> Vec<u8> {
     (from..from + len).map(pattern_byte).collect()
 }
 
-fn write_pattern(conn: &mut TcpStream, from: u64, len: u64) -> bool {
+fn write_pattern(conn: &mut impl Write, from: u64, len: u64) -> bool {
     const BLOCK: u64 = 251 * 1024;
     let block = pattern(0, BLOCK + 251);
     let mut at = from;
@@ -279,10 +380,10 @@ fn write_pattern(conn: &mut TcpStream, from: u64, len: u64) -> bool {
         }
         at += n;
     }
-    true
+    conn.flush().is_ok()
 }
 
-fn write_chunked_pattern(conn: &mut TcpStream, len: u64, chunk: usize) -> bool {
+fn write_chunked_pattern(conn: &mut impl Write, len: u64, chunk: usize) -> bool {
     let mut at = 0u64;
     while at < len {
         let n = (len - at).min(chunk as u64);
@@ -294,7 +395,9 @@ fn write_chunked_pattern(conn: &mut TcpStream, len: u64, chunk: usize) -> bool {
         }
         at += n;
     }
-    conn.write_all(b"0\r\n\r\n").is_ok()
+    conn.write_all(b"0\r\n\r\n")
+        .and_then(|()| conn.flush())
+        .is_ok()
 }
 
 /// A complete `200 OK` response with Content-Length.

@@ -1,0 +1,192 @@
+//! Proxies (DESIGN §6): absolute-form requests, CONNECT tunnels, the environment
+//! variables and no_proxy, against the test server and a real tinyproxy.
+
+use crate::support::server::{Server, Step, pattern, raw, response};
+use crate::support::tinyproxy::Tinyproxy;
+use crate::support::tls::identity;
+use crate::support::{fetch, temp};
+use assert_cmd::prelude::*;
+use predicates::prelude::*;
+
+#[test]
+fn plain_http_goes_to_the_proxy_in_absolute_form() {
+    let proxy = Server::body("via proxy");
+    let proxy_url = proxy.url("").replace("http://", "http://pu:pp@");
+    fetch()
+        .args([
+            "--proxy",
+            &proxy_url,
+            "http://origin.invalid:8080/p?q=1#frag",
+        ])
+        .assert()
+        .success()
+        .stdout("via proxy");
+    let req = proxy.request();
+    assert_eq!(
+        req.request_line(),
+        "GET http://origin.invalid:8080/p?q=1 HTTP/1.1"
+    );
+    assert_eq!(req.field("Host"), Some("origin.invalid:8080"));
+    assert_eq!(req.field("Proxy-Authorization"), Some("Basic cHU6cHA="));
+}
+
+#[test]
+fn environment_variables_choose_the_proxy() {
+    for var in ["http_proxy", "HTTP_PROXY"] {
+        let proxy = Server::body("env proxy");
+        fetch()
+            .env(var, proxy.url(""))
+            .arg("http://origin.invalid/")
+            .assert()
+            .success()
+            .stdout("env proxy");
+        assert_eq!(proxy.request().target(), "http://origin.invalid/");
+    }
+}
+
+#[test]
+fn no_proxy_and_an_empty_proxy_flag_go_direct() {
+    let proxy = Server::body("wrong way");
+    let origin = Server::body("direct");
+    for (no_proxy, flag) in [
+        (Some("127.0.0.1"), None),
+        (Some("example.com, *"), None),
+        (None, Some("")),
+    ] {
+        let mut cmd = fetch();
+        cmd.env("http_proxy", proxy.url(""));
+        if let Some(list) = no_proxy {
+            cmd.env("no_proxy", list);
+        }
+        if let Some(flag) = flag {
+            cmd.args(["--proxy", flag]);
+        }
+        cmd.arg(origin.url("/")).assert().success().stdout("direct");
+    }
+    assert!(proxy.requests().is_empty());
+    assert_eq!(origin.requests().len(), 3);
+}
+
+#[test]
+fn a_proxy_that_cannot_be_resolved_is_5_and_one_that_refuses_is_7() {
+    fetch()
+        .args(["-4", "--proxy", "http://[::1]:9", "http://127.0.0.1:9/"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("could not resolve proxy"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    fetch()
+        .args([
+            "--proxy",
+            &format!("http://127.0.0.1:{port}"),
+            "http://origin.invalid/",
+        ])
+        .assert()
+        .code(7);
+}
+
+#[test]
+fn only_http_proxies_are_accepted() {
+    fetch()
+        .args(["--proxy", "socks5://127.0.0.1:1080", "http://h/"])
+        .assert()
+        .code(1);
+    fetch()
+        .args(["--proxy", "https://127.0.0.1:1080", "http://h/"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn a_refused_tunnel_is_56() {
+    let proxy = Server::bytes(response("403 Forbidden", &[], b"no tunnels here"));
+    fetch()
+        .args(["--proxy", &proxy.url(""), "https://origin.invalid:8443/"])
+        .assert()
+        .code(56)
+        .stderr(predicate::str::contains(
+            "the proxy refused the tunnel: HTTP 403 Forbidden",
+        ));
+    let req = proxy.request();
+    assert_eq!(req.request_line(), "CONNECT origin.invalid:8443 HTTP/1.1");
+    assert_eq!(req.field("Host"), Some("origin.invalid:8443"));
+}
+
+#[test]
+fn https_proxy_variable_is_used_for_https() {
+    let proxy = Server::bytes(response("407 Proxy Authentication Required", &[], b""));
+    fetch()
+        .env("https_proxy", proxy.url(""))
+        .env("http_proxy", "http://127.0.0.1:9")
+        .arg("https://origin.invalid/")
+        .assert()
+        .code(56);
+    assert!(proxy.request().request_line().starts_with("CONNECT "));
+}
+
+#[test]
+fn http_through_a_real_tinyproxy() {
+    let Some(tinyproxy) = Tinyproxy::start() else {
+        return;
+    };
+    let len = 2_000_000;
+    let origin = Server::steps(vec![
+        Step::Send(raw(
+            &format!("HTTP/1.1 200 OK\nContent-Length: {len}\n\n"),
+            b"",
+        )),
+        Step::Pattern { from: 0, len },
+    ]);
+    let dir = temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args([
+            "-s",
+            "--proxy",
+            &tinyproxy.url(),
+            &origin.url("/via-tinyproxy"),
+        ])
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success();
+    assert!(std::fs::read(&file).unwrap() == pattern(0, len));
+    assert_eq!(origin.request().target(), "/via-tinyproxy");
+}
+
+#[test]
+fn https_through_a_real_tinyproxy_tunnel() {
+    let Some(tinyproxy) = Tinyproxy::start() else {
+        return;
+    };
+    let id = identity(&["localhost"]);
+    let len = 1_000_000;
+    let origin = Server::start_tls(id.config.clone(), move |_| {
+        vec![
+            Step::Send(raw(
+                &format!("HTTP/1.1 200 OK\nContent-Length: {len}\n\n"),
+                b"",
+            )),
+            Step::Pattern { from: 0, len },
+        ]
+    });
+    let dir = temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args(["-s", "-v"])
+        .env("https_proxy", tinyproxy.url())
+        .arg(origin.localhost_url("/tunnelled"))
+        .arg("--cacert")
+        .arg(&id.ca_file)
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("> CONNECT localhost:"));
+    assert!(std::fs::read(&file).unwrap() == pattern(0, len));
+    assert_eq!(origin.request().target(), "/tunnelled");
+}

@@ -1,0 +1,96 @@
+//! A real tinyproxy (Debian package), started by a test on a free loopback port
+//! with a config written to a temp dir; stopped when dropped.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Tinyproxy {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// True when CI demands the real servers instead of skipping without them.
+pub fn required() -> bool {
+    std::env::var("FETCH_REQUIRE_REAL_SERVERS").is_ok_and(|v| v == "1")
+}
+
+impl Tinyproxy {
+    /// Starts tinyproxy; `None` (with a note) when it is not installed, unless
+    /// `FETCH_REQUIRE_REAL_SERVERS=1`, which makes its absence a failure.
+    pub fn start() -> Option<Tinyproxy> {
+        if Command::new("tinyproxy").arg("-v").output().is_err() {
+            assert!(
+                !required(),
+                "tinyproxy is not installed and FETCH_REQUIRE_REAL_SERVERS=1"
+            );
+            eprintln!("tinyproxy is not installed: skipping (.ci/run installs it)");
+            return None;
+        }
+        // The port is chosen free, then handed to tinyproxy; another process may
+        // take it in between, so a few tries.
+        for _ in 0..5 {
+            if let Some(proxy) = Tinyproxy::try_start() {
+                return Some(proxy);
+            }
+        }
+        panic!("tinyproxy did not start");
+    }
+
+    fn try_start() -> Option<Tinyproxy> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("tinyproxy.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 30\nAllow 127.0.0.1\nMaxClients 50\n\
+                 LogLevel Info\nLogFile \"{log}\"\nPidFile \"{pid}\"\nDisableViaHeader Yes\n",
+                log = dir.path().join("log").display(),
+                pid = dir.path().join("pid").display(),
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(Tinyproxy {
+                    child,
+                    port,
+                    _dir: dir,
+                });
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                return None; // exited: the port was taken
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

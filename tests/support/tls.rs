@@ -1,0 +1,54 @@
+//! Certificates made at test time (rcgen): a fresh CA per identity, a server
+//! certificate it signs, and the rustls server configuration that presents it.
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A server identity and the CA file a client needs to trust it.
+pub struct Identity {
+    /// PEM file with the CA certificate (for `--cacert`).
+    pub ca_file: PathBuf,
+    pub config: Arc<ServerConfig>,
+    _dir: tempfile::TempDir,
+}
+
+/// A new CA and a certificate for `names` (host names or IP addresses).
+pub fn identity(names: &[&str]) -> Identity {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "fetch test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let leaf_key = KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let leaf = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone()];
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+    Identity {
+        ca_file,
+        config: Arc::new(config),
+        _dir: dir,
+    }
+}

@@ -1,0 +1,230 @@
+//! https (DESIGN §6): trust from --cacert, SSL_CERT_FILE or nothing, -k, the
+//! failures 35, 60 and 77, close_notify rules, and no downgrade on redirect.
+
+use crate::support::server::{Server, Step, raw, response};
+use crate::support::tls::identity;
+use crate::support::{fetch, temp};
+use assert_cmd::prelude::*;
+use predicates::prelude::*;
+
+fn tls_server(names: &[&str], steps: Vec<Step>) -> (Server, crate::support::tls::Identity) {
+    let id = identity(names);
+    let server = Server::start_tls(id.config.clone(), move |_| steps.clone());
+    (server, id)
+}
+
+fn hello() -> Vec<Step> {
+    vec![Step::Send(response("200 OK", &[], b"secure hello"))]
+}
+
+#[test]
+fn trusted_with_cacert_by_name_and_by_address() {
+    let (server, id) = tls_server(&["localhost", "127.0.0.1"], hello());
+    fetch()
+        .args(["-v", &server.localhost_url("/"), "--cacert"])
+        .arg(&id.ca_file)
+        .assert()
+        .success()
+        .stdout("secure hello")
+        .stderr(predicate::str::contains("handshake done"));
+    fetch()
+        .args([&server.url("/"), "--cacert"])
+        .arg(&id.ca_file)
+        .assert()
+        .success()
+        .stdout("secure hello");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn ssl_cert_file_is_honoured() {
+    let (server, id) = tls_server(&["localhost"], hello());
+    fetch()
+        .arg(server.localhost_url("/"))
+        .env("SSL_CERT_FILE", &id.ca_file)
+        .assert()
+        .success()
+        .stdout("secure hello");
+}
+
+#[test]
+fn an_unknown_issuer_is_60() {
+    let (server, _id) = tls_server(&["localhost"], hello());
+    let dir = temp();
+    fetch()
+        .arg(server.localhost_url("/"))
+        .arg("-o")
+        .arg(dir.path().join("f"))
+        .assert()
+        .code(60)
+        .stderr(predicate::str::contains(
+            "certificate not trusted: issued by an unknown authority",
+        ));
+    assert!(crate::support::names_in(dir.path()).is_empty());
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_certificate_for_another_host_is_60() {
+    let (server, id) = tls_server(&["localhost"], hello());
+    fetch()
+        .args([&server.url("/"), "--cacert"])
+        .arg(&id.ca_file)
+        .assert()
+        .code(60)
+        .stderr(predicate::str::contains("not valid for this host name"));
+}
+
+#[test]
+fn insecure_skips_verification_and_says_so() {
+    let (server, _id) = tls_server(&["localhost"], hello());
+    fetch()
+        .args(["-k", "-v", &server.url("/")])
+        .assert()
+        .success()
+        .stdout("secure hello")
+        .stderr(predicate::str::contains("verification is off (-k)"));
+}
+
+#[test]
+fn https_to_a_plain_http_port_is_35() {
+    let plain = Server::body("not tls");
+    let url = plain.url("/").replace("http://", "https://");
+    fetch()
+        .arg(url)
+        .assert()
+        .code(35)
+        .stderr(predicate::str::contains("TLS handshake failed"));
+}
+
+#[test]
+fn unusable_cacert_is_77() {
+    let dir = temp();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    for file in [dir.path().join("missing.pem"), empty] {
+        fetch()
+            .args(["https://127.0.0.1:9/", "--cacert"])
+            .arg(&file)
+            .assert()
+            .code(77)
+            .stderr(predicate::str::contains("(--cacert)"));
+    }
+}
+
+#[test]
+fn close_without_close_notify() {
+    // A body that ends only with the connection cannot prove it is complete.
+    let (server, id) = tls_server(
+        &["localhost"],
+        vec![
+            Step::Send(raw("HTTP/1.1 200 OK\n\n", b"maybe all")),
+            Step::EndWithoutNotify,
+        ],
+    );
+    let dir = temp();
+    fetch()
+        .args([&server.localhost_url("/"), "--cacert"])
+        .arg(&id.ca_file)
+        .arg("-o")
+        .arg(dir.path().join("f"))
+        .assert()
+        .code(18)
+        .stderr(predicate::str::contains("close_notify"));
+    assert!(crate::support::names_in(dir.path()).is_empty());
+
+    // With a length or chunked framing, a complete body is complete.
+    for steps in [
+        vec![
+            Step::Send(response("200 OK", &[], b"framed")),
+            Step::EndWithoutNotify,
+        ],
+        vec![
+            Step::Send(raw(
+                "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n",
+                b"6\r\nframed\r\n0\r\n\r\n",
+            )),
+            Step::EndWithoutNotify,
+        ],
+    ] {
+        let (server, id) = tls_server(&["localhost"], steps);
+        fetch()
+            .args([&server.localhost_url("/"), "--cacert"])
+            .arg(&id.ca_file)
+            .assert()
+            .success()
+            .stdout("framed");
+    }
+
+    // And a close-delimited body with close_notify is complete too.
+    let (server, id) = tls_server(
+        &["localhost"],
+        vec![Step::Send(raw("HTTP/1.1 200 OK\n\n", b"all of it"))],
+    );
+    fetch()
+        .args([&server.localhost_url("/"), "--cacert"])
+        .arg(&id.ca_file)
+        .assert()
+        .success()
+        .stdout("all of it");
+}
+
+#[test]
+fn a_length_body_cut_without_close_notify_is_18() {
+    let (server, id) = tls_server(
+        &["localhost"],
+        vec![
+            Step::Send(raw("HTTP/1.1 200 OK\nContent-Length: 50\n\n", b"short")),
+            Step::EndWithoutNotify,
+        ],
+    );
+    fetch()
+        .args([&server.localhost_url("/"), "--cacert"])
+        .arg(&id.ca_file)
+        .assert()
+        .code(18)
+        .stderr(predicate::str::contains("5 of 50 bytes"));
+}
+
+#[test]
+fn redirects_from_https_to_http_are_refused() {
+    let plain = Server::body("downgraded");
+    let location = plain.url("/");
+    let id = identity(&["localhost"]);
+    let secure = Server::start_tls(id.config.clone(), move |_| {
+        vec![Step::Send(response(
+            "302 Found",
+            &[&format!("Location: {location}")],
+            b"",
+        ))]
+    });
+    fetch()
+        .args([&secure.localhost_url("/"), "--cacert"])
+        .arg(&id.ca_file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "refusing to follow a redirect from https to http",
+        ));
+    assert!(plain.requests().is_empty());
+}
+
+#[test]
+fn http_to_https_redirects_are_followed() {
+    let id = identity(&["localhost"]);
+    let secure = Server::start_tls(id.config.clone(), |_| hello());
+    let location = secure.localhost_url("/");
+    let plain = Server::start(move |_| {
+        vec![Step::Send(response(
+            "301 Moved",
+            &[&format!("Location: {location}")],
+            b"",
+        ))]
+    });
+    fetch()
+        .args([&plain.url("/"), "--cacert"])
+        .arg(&id.ca_file)
+        .assert()
+        .success()
+        .stdout("secure hello");
+}
