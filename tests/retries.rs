@@ -330,3 +330,19 @@ fn empty_replies_and_refused_connections_are_retried() {
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert_eq!(stderr.matches("* Retry ").count(), 2, "{stderr}");
 }
+
+#[test]
+fn a_read_timeout_is_retried() {
+    let server = numbered(|n, _| match n {
+        0 => vec![Step::AwaitClose],
+        _ => vec![Step::Send(response("200 OK", &[], b"awake now"))],
+    });
+    fetch()
+        .args(["--retry", "1", "--read-timeout", "0.2"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .assert()
+        .success()
+        .stdout("awake now");
+    assert_eq!(server.requests().len(), 2);
+}
