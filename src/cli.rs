@@ -176,7 +176,12 @@ fn proxies(flag: Option<&str>) -> Result<Proxies, Error> {
     })
 }
 
-/// A positive, finite number of seconds, fractions allowed.
+/// Longest time any option can ask for, in seconds (about 136 years): longer
+/// would overflow the clock arithmetic, and means "forever" anyway.
+const MAX_SECONDS: f64 = u32::MAX as f64;
+
+/// A positive number of seconds, fractions allowed; huge values mean "forever"
+/// and are capped at `MAX_SECONDS`.
 fn seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
@@ -184,7 +189,7 @@ fn seconds(s: &str) -> Result<Duration, String> {
     if secs.is_nan() || secs <= 0.0 {
         return Err(format!("'{s}' must be more than 0"));
     }
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is too large"))
+    Ok(Duration::from_secs_f64(secs.min(MAX_SECONDS)))
 }
 
 /// Text that goes into a request head verbatim must not be able to end a line.
@@ -297,8 +302,15 @@ mod tests {
     #[test]
     fn seconds_parsing() {
         assert_eq!(seconds("1.5").unwrap(), Duration::from_millis(1500));
-        for bad in ["0", "-1", "x", "NaN", "inf", "1e300"] {
+        for bad in ["0", "-1", "x", "NaN", "-inf"] {
             assert!(seconds(bad).is_err(), "{bad}");
+        }
+        for huge in ["inf", "1e300", "99999999999"] {
+            assert_eq!(
+                seconds(huge).unwrap().as_secs(),
+                u64::from(u32::MAX),
+                "{huge}"
+            );
         }
     }
 

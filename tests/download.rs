@@ -276,3 +276,21 @@ fn printed_head_is_escaped_on_a_terminal() {
         "{shown:?}"
     );
 }
+
+#[test]
+fn huge_time_limits_mean_forever_not_a_crash() {
+    let server = Server::body("patient");
+    fetch()
+        .args([
+            "--connect-timeout",
+            "inf",
+            "-m",
+            "1e300",
+            "--read-timeout",
+            "1e20",
+        ])
+        .args(["--retry-delay", "1e30", &server.url("/")])
+        .assert()
+        .success()
+        .stdout("patient");
+}
