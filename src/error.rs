@@ -75,6 +75,15 @@ pub enum Error {
     #[error("certificate not trusted: {0}")]
     Certificate(String),
 
+    /// A `--compressed` body that cannot be decoded (exit 61).
+    #[error("cannot decode the body: {0}")]
+    Decode(String),
+
+    /// The body's digest is not the one expected: `--checksum`, or the server's
+    /// own Content-Digest / Repr-Digest (exit 110).
+    #[error("checksum mismatch: {0}")]
+    Checksum(String),
+
     /// The `--cacert` file cannot be used (exit 77).
     #[error("{}: {why} (--cacert)", path.display())]
     CaFile { path: PathBuf, why: String },
@@ -120,6 +129,8 @@ impl Error {
             Error::EmptyReply => 52,
             Error::Network { .. } | Error::ProxyRefused { .. } => 56,
             Error::Certificate(_) => 60,
+            Error::Decode(_) => 61,
+            Error::Checksum(_) => 110,
             Error::CaFile { .. } => 77,
             Error::BrokenPipe => 0,
             Error::At { source, .. } => source.exit_code(),
