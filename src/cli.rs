@@ -3,10 +3,12 @@
 use clap::Parser;
 use fetch::Error;
 use fetch::config::{
-    Config, Display, IpVersion, Method, Network, Output, Proxies, Redirects, Retry, Tls,
+    Config, Display, Files, IpVersion, Job, Method, Network, Output, ProgressMode, Proxies,
+    Redirects, Retry, Tls,
 };
 use fetch::url::{Credentials, Target};
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -14,16 +16,36 @@ use std::time::Duration;
     name = "fetch",
     version,
     about = "Download a URL over HTTP/1.1: the head to stdout, the body to a file or stdout.",
-    after_help = "Examples:\n  fetch www.sina.com.cn -o sina.html\n  fetch -s http://host/data.tar.gz | tar xz"
+    after_help = "Examples:\n  fetch www.sina.com.cn -o sina.html\n  fetch -s http://host/data.tar.gz | tar xz\n  fetch --input-file urls.txt -j 8 --output-dir downloads"
 )]
 pub struct Args {
     /// http://…, https://… or a bare host[:port][/path] (meaning http://)
-    #[arg(value_name = "URL")]
-    url: String,
+    #[arg(value_name = "URL", required_unless_present = "input_file")]
+    urls: Vec<String>,
 
-    /// Write the body to FILE (through FILE.part, renamed when complete); '-' is stdout
+    /// Write the body to FILE (through FILE.part, renamed when complete); '-' is stdout. Repeat for each URL, in order
     #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
-    output: Option<PathBuf>,
+    output: Vec<PathBuf>,
+
+    /// Name the file after the URL's last path segment (never a name chosen by the server)
+    #[arg(short = 'O', long, help_heading = "Output")]
+    remote_name: bool,
+
+    /// Directory for -O files (created if missing); implies -O
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    output_dir: Option<PathBuf>,
+
+    /// Continue FILE from FILE.part (kept on failure for the next try)
+    #[arg(short = 'C', long = "continue", help_heading = "Output")]
+    resume: bool,
+
+    /// Download only if the server's copy is newer than FILE (implies -R)
+    #[arg(short = 'N', long, help_heading = "Output")]
+    newer: bool,
+
+    /// Give FILE the server's Last-Modified time
+    #[arg(short = 'R', long, help_heading = "Output")]
+    remote_time: bool,
 
     /// Write the body and exit 0 whatever the status (default: a status >= 400 writes nothing, exit 22)
     #[arg(long, help_heading = "Output")]
@@ -40,6 +62,22 @@ pub struct Args {
     /// With the body on stdout, print the response head before it
     #[arg(short, long, help_heading = "Display")]
     include: bool,
+
+    /// Draw the progress bar even when stderr is not a terminal
+    #[arg(long, conflicts_with = "no_progress", help_heading = "Display")]
+    progress: bool,
+
+    /// Never draw the progress bar
+    #[arg(long, help_heading = "Display")]
+    no_progress: bool,
+
+    /// More URLs from FILE, one a line ('-' is stdin; blank lines and # comments skipped)
+    #[arg(long, value_name = "FILE", help_heading = "Batch")]
+    input_file: Option<PathBuf>,
+
+    /// Transfers at once when there are several URLs
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Batch")]
+    parallel: u16,
 
     /// Send HEAD; the head is the output
     #[arg(short = 'I', long = "head", help_heading = "Request")]
@@ -118,6 +156,57 @@ pub struct Args {
     /// Do not verify the server's certificate
     #[arg(short = 'k', long, help_heading = "Network")]
     insecure: bool,
+}
+
+/// URLs from `--input-file` (`-` is stdin): one a line, blank lines and `#`
+/// comments skipped.
+fn read_input_file(path: &Path) -> Result<Vec<String>, Error> {
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map(|_| text)
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|e| Error::Usage(format!("--input-file {}: {e}", path.display())))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Outputs that would collide: two URLs writing one file, several bodies
+/// interleaving on stdout, or `-C` without a file to continue.
+fn check_outputs(jobs: &[Job], parallel: u16, resume: bool) -> Result<(), Error> {
+    let mut files = std::collections::HashSet::new();
+    let mut to_stdout = 0;
+    for job in jobs {
+        match &job.output {
+            Output::File(path) => {
+                if !files.insert(path) {
+                    return Err(Error::Usage(format!(
+                        "two URLs would write {} (name one of them with -o)",
+                        path.display()
+                    )));
+                }
+            }
+            Output::Stdout => {
+                to_stdout += 1;
+                if resume {
+                    return Err(Error::Usage(
+                        "-C continues a file: give -o FILE or -O".into(),
+                    ));
+                }
+            }
+        }
+    }
+    if to_stdout > 1 && parallel > 1 {
+        return Err(Error::Usage(
+            "with -j, at most one URL may write to stdout".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A proxy URL: `http://[user:pass@]host[:port]`, or a bare `host[:port]`.
@@ -222,13 +311,51 @@ fn parse_header(text: &str) -> Result<(String, String), Error> {
 impl Args {
     /// Validates everything and builds the library's configuration.
     pub fn into_config(self) -> Result<Config, Error> {
-        let url = Target::parse(&self.url).map_err(|e| e.at(self.url.clone()))?;
-        let output = match self.output {
-            None => Output::Stdout,
-            Some(p) if p.as_os_str() == "-" => Output::Stdout,
-            Some(p) => Output::File(p),
+        let mut inputs = self.urls.clone();
+        if let Some(file) = &self.input_file {
+            inputs.extend(read_input_file(file)?);
+        }
+        if inputs.is_empty() {
+            return Err(Error::Usage("no URL given".into()));
+        }
+        if self.output.len() > inputs.len() {
+            return Err(Error::Usage(format!(
+                "{} -o for {} URL(s): each -o names the file of one URL, in order",
+                self.output.len(),
+                inputs.len()
+            )));
+        }
+        let remote_names = self.remote_name || self.output_dir.is_some() || inputs.len() > 1;
+        let mut jobs = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let url = Target::parse(input).map_err(|e| e.at(input.clone()))?;
+            let output = match self.output.get(i) {
+                Some(p) if p.as_os_str() == "-" => Output::Stdout,
+                Some(p) => Output::File(p.clone()),
+                None if remote_names => {
+                    let dir = self.output_dir.clone().unwrap_or_default();
+                    Output::File(dir.join(url.remote_name()))
+                }
+                None => Output::Stdout,
+            };
+            jobs.push(Job { url, output });
+        }
+        check_outputs(&jobs, self.parallel, self.resume)?;
+        if let Some(dir) = &self.output_dir {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let first = jobs[0].clone();
+        let mut config = Config::new(first.url, first.output);
+        config.jobs = jobs;
+        config.parallel = usize::from(self.parallel);
+        config.files = Files {
+            resume: self.resume,
+            newer: self.newer,
+            remote_time: self.remote_time || self.newer,
         };
-        let mut config = Config::new(url, output);
         config.method = if self.head { Method::Head } else { Method::Get };
         config.headers = self
             .headers
@@ -251,6 +378,11 @@ impl Args {
             silent: self.silent,
             verbose: self.verbose,
             include: self.include,
+            progress: match (self.progress, self.no_progress) {
+                (true, _) => ProgressMode::Always,
+                (_, true) => ProgressMode::Never,
+                _ => ProgressMode::Auto,
+            },
         };
         config.no_fail = self.no_fail;
         config.network = Network {

@@ -13,8 +13,10 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Everything one run of fetch does.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// What to download and where to.
-    pub job: Job,
+    /// What to download and where to, in input order.
+    pub jobs: Vec<Job>,
+    /// `-j`: transfers at once when there are several jobs.
+    pub parallel: usize,
     pub method: Method,
     /// `-H` fields in the order given: (name, value). An empty value removes the
     /// default field of that name instead of sending it (as curl's `-H 'Name:'`).
@@ -30,6 +32,31 @@ pub struct Config {
     pub retry: Retry,
     pub tls: Tls,
     pub proxies: Proxies,
+    pub files: Files,
+}
+
+/// What is done with an existing FILE and its metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Files {
+    /// `-C`: continue FILE from FILE.part, and keep FILE.part on failure.
+    pub resume: bool,
+    /// `-N`: download only if the server's copy is newer than FILE.
+    pub newer: bool,
+    /// `-R` (and `-N`): FILE's mtime from Last-Modified.
+    pub remote_time: bool,
+}
+
+/// Whether the progress bar is drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// When stderr is a terminal, the body does not go to the terminal, and
+    /// neither -s nor -v was given.
+    #[default]
+    Auto,
+    /// `--progress`: always, even when stderr is not a terminal.
+    Always,
+    /// `--no-progress`.
+    Never,
 }
 
 /// Default `--max-redirs`.
@@ -114,6 +141,7 @@ pub struct Display {
     pub verbose: bool,
     /// `-i`: the head before a body that goes to stdout.
     pub include: bool,
+    pub progress: ProgressMode,
 }
 
 /// Which address families may be used.
@@ -149,7 +177,8 @@ impl Config {
     /// A plain GET of `url` with every default.
     pub fn new(url: Target, output: Output) -> Config {
         Config {
-            job: Job { url, output },
+            jobs: vec![Job { url, output }],
+            parallel: 1,
             method: Method::Get,
             headers: Vec::new(),
             user_agent: default_user_agent(),
@@ -167,6 +196,7 @@ impl Config {
             },
             tls: Tls::default(),
             proxies: Proxies::default(),
+            files: Files::default(),
         }
     }
 }

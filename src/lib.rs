@@ -7,11 +7,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod body;
 pub mod config;
 pub mod error;
 pub mod escape;
 pub mod output;
+pub mod progress;
 pub mod proxy;
 pub mod redirect;
 pub mod request;
@@ -24,18 +26,21 @@ pub mod url;
 
 pub use config::Config;
 pub use error::Error;
+pub use transfer::State;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The process's standard streams, as the library may use them.
+/// The process's standard streams, as the library may use them. (The progress
+/// bar draws on the process's stderr itself, through indicatif, and only when
+/// `stderr_is_terminal` or `--progress` says so.)
 pub struct Sinks<'a> {
     /// Bodies sent to stdout and printed heads.
-    pub stdout: &'a mut dyn Write,
+    pub stdout: &'a mut (dyn Write + Send),
     pub stdout_is_terminal: bool,
-    /// `-v` lines (never errors: those are the caller's to print).
-    pub stderr: &'a mut dyn Write,
+    /// `-v` lines and the batch summary (never errors: those are the caller's to print).
+    pub stderr: &'a mut (dyn Write + Send),
     pub stderr_is_terminal: bool,
 }
 
@@ -54,9 +59,17 @@ pub struct Outcome {
     /// Redirects followed.
     pub redirects: u32,
     pub elapsed: Duration,
+    /// Downloaded, or found already complete (-C) or up to date (-N).
+    pub state: State,
 }
 
-/// Runs what `config` asks for.
-pub fn run(config: &Config, sinks: &mut Sinks<'_>) -> Result<Outcome, Error> {
-    transfer::run(config, sinks)
+/// Runs every URL of `config`. `report` is told of each failure as it happens
+/// (the caller prints it, once); the result is every outcome in input order, or
+/// the first failure in input order, whose `exit_code()` is the process's.
+pub fn run(
+    config: &Config,
+    sinks: Sinks<'_>,
+    report: &mut dyn FnMut(&Error),
+) -> Result<Vec<Outcome>, Error> {
+    batch::run(config, sinks, report)
 }

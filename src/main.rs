@@ -24,29 +24,34 @@ fn main() -> ExitCode {
     // Bodies go to stdout in large blocks: write them to the descriptor itself,
     // past std's line buffering (which would split binary data at newlines).
     let stdout_is_terminal = io::stdout().is_terminal();
-    let mut stdout: Box<dyn Write> = match io::stdout().as_fd().try_clone_to_owned() {
+    let mut stdout: Box<dyn Write + Send> = match io::stdout().as_fd().try_clone_to_owned() {
         Ok(fd) => Box::new(std::fs::File::from(fd)),
         Err(_) => Box::new(io::stdout()),
     };
     let mut stderr = io::stderr();
     let stderr_is_terminal = stderr.is_terminal();
-    let mut sinks = fetch::Sinks {
+    let sinks = fetch::Sinks {
         stdout: &mut stdout,
         stdout_is_terminal,
         stderr: &mut stderr,
         stderr_is_terminal,
     };
-    match fetch::run(&config, &mut sinks) {
+    // Each failure is printed as it happens; the exit code is the first
+    // failure's in input order.
+    match fetch::run(&config, sinks, &mut print_error) {
         Ok(_) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+        Err(e) => ExitCode::from(e.exit_code()),
     }
 }
 
-/// Prints `fetch: <what>: <why>` (unless the error is a quiet one) and returns its code.
-fn fail(e: &fetch::Error) -> ExitCode {
-    let code = e.exit_code();
-    if code != 0 {
+/// `fetch: <what>: <why>`, unless the error is a quiet one (a closed stdout).
+fn print_error(e: &fetch::Error) {
+    if e.exit_code() != 0 {
         let _ = writeln!(io::stderr(), "fetch: {e}");
     }
-    ExitCode::from(code)
+}
+
+fn fail(e: &fetch::Error) -> ExitCode {
+    print_error(e);
+    ExitCode::from(e.exit_code())
 }

@@ -4,9 +4,10 @@
 use crate::config::Output;
 use crate::error::Error;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Seek, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
 
 /// `.part` files being written by this process, so an interrupt can remove them.
 static PARTIAL_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -30,9 +31,54 @@ pub fn remove_partial_files() {
 
 /// `FILE` + `.part`, beside FILE.
 pub fn part_path(file: &Path) -> PathBuf {
+    with_suffix(file, ".part")
+}
+
+/// `FILE.part.meta`: what `-C` needs to continue FILE.part safely.
+pub fn meta_path(file: &Path) -> PathBuf {
+    with_suffix(file, ".part.meta")
+}
+
+fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
-    name.push(".part");
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+/// How to ask for the rest of a body (RFC 9110 §14.2, §13.1.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// A strong ETag or a Last-Modified date, for If-Range: the server sends
+    /// the rest only if the resource is still the same version.
+    pub validator: String,
+    /// The whole length, when known.
+    pub total: Option<u64>,
+}
+
+impl Resume {
+    const MAGIC: &'static str = "fetch resume 1";
+
+    fn to_text(&self) -> String {
+        let mut text = format!("{}\nvalidator {}\n", Resume::MAGIC, self.validator);
+        if let Some(total) = self.total {
+            text.push_str(&format!("total {total}\n"));
+        }
+        text
+    }
+
+    /// Reads what `to_text` wrote; anything else is no resume information.
+    fn from_text(text: &str) -> Option<Resume> {
+        let mut lines = text.lines();
+        if lines.next()? != Resume::MAGIC {
+            return None;
+        }
+        let validator = lines.next()?.strip_prefix("validator ")?.to_owned();
+        let total = match lines.next() {
+            Some(line) => Some(line.strip_prefix("total ")?.parse().ok()?),
+            None => None,
+        };
+        (!validator.is_empty()).then_some(Resume { validator, total })
+    }
 }
 
 /// An opened destination for one body.
@@ -47,10 +93,15 @@ pub enum Sink {
 
 impl Sink {
     /// Opens the destination before anything is downloaded, so a bad path fails
-    /// before the network is touched.
-    pub fn open(output: &Output) -> Result<Sink, Error> {
+    /// before the network is touched. With `keep_partial` (`-C`), an existing
+    /// FILE.part with its resume information is continued: the second value is
+    /// how many bytes it holds and how to ask for the rest.
+    pub fn open(
+        output: &Output,
+        keep_partial: bool,
+    ) -> Result<(Sink, Option<(u64, Resume)>), Error> {
         let path = match output {
-            Output::Stdout => return Ok(Sink::Stdout),
+            Output::Stdout => return Ok((Sink::Stdout, None)),
             Output::File(path) => path,
         };
         let write_error = |source| Error::Write {
@@ -67,12 +118,16 @@ impl Sink {
                     .write(true)
                     .open(path)
                     .map_err(write_error)?;
-                Ok(Sink::Direct {
+                let sink = Sink::Direct {
                     file,
                     path: path.clone(),
-                })
+                };
+                Ok((sink, None))
             }
-            _ => Ok(Sink::Part(PartFile::create(path)?)),
+            _ => {
+                let (part, resume) = PartFile::open(path, keep_partial)?;
+                Ok((Sink::Part(part), resume))
+            }
         }
     }
 
@@ -80,10 +135,7 @@ impl Sink {
     pub fn write(&mut self, stdout: &mut dyn Write, bytes: &[u8]) -> Result<(), Error> {
         match self {
             Sink::Stdout => stdout.write_all(bytes).map_err(stdout_error),
-            Sink::Part(part) => part.file.write_all(bytes).map_err(|source| Error::Write {
-                path: part.part.clone(),
-                source,
-            }),
+            Sink::Part(part) => part.file.write_all(bytes).map_err(|e| part.error(e)),
             Sink::Direct { file, path } => file.write_all(bytes).map_err(|source| Error::Write {
                 path: path.clone(),
                 source,
@@ -114,13 +166,27 @@ impl Sink {
                 .file
                 .set_len(0)
                 .and_then(|()| part.file.rewind())
-                .map_err(|source| Error::Write {
-                    path: part.part.clone(),
-                    source,
-                }),
+                .map_err(|e| part.error(e)),
             _ => Err(Error::Resume(
                 "the output cannot be rewound to start the body again".into(),
             )),
+        }
+    }
+
+    /// With `-C`: records (or, with `None`, forgets) how the body now being
+    /// written could be continued by a later run.
+    pub fn remember(&mut self, resume: Option<&Resume>) -> Result<(), Error> {
+        match self {
+            Sink::Part(part) if part.keep => part.remember(resume),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sets the modification time FILE will have (`-R`, `-N`).
+    pub fn set_modified(&mut self, time: SystemTime) -> Result<(), Error> {
+        match self {
+            Sink::Part(part) => part.file.set_modified(time).map_err(|e| part.error(e)),
+            _ => Ok(()),
         }
     }
 
@@ -146,17 +212,19 @@ pub fn stdout_error(source: io::Error) -> Error {
     }
 }
 
-/// FILE.part, locked against a second fetch writing the same file, removed when
-/// dropped unless committed.
+/// FILE.part, locked against a second fetch writing the same file. Unless
+/// committed, it is removed when dropped, or with `keep` (`-C`) left for the
+/// next run together with FILE.part.meta.
 pub struct PartFile {
     file: File,
     part: PathBuf,
     dest: PathBuf,
+    keep: bool,
     committed: bool,
 }
 
 impl PartFile {
-    fn create(dest: &Path) -> Result<PartFile, Error> {
+    fn open(dest: &Path, keep: bool) -> Result<(PartFile, Option<(u64, Resume)>), Error> {
         let part = part_path(dest);
         let write_error = |source| Error::Write {
             path: part.clone(),
@@ -179,18 +247,50 @@ impl PartFile {
             }
             Err(TryLockError::Error(e)) => return Err(write_error(e)),
         }
-        partial_files().push(part.clone());
-        let part_file = PartFile {
+        if !keep {
+            partial_files().push(part.clone());
+        }
+        let mut part_file = PartFile {
             file,
             part,
             dest: dest.to_owned(),
+            keep,
             committed: false,
         };
-        part_file.file.set_len(0).map_err(|source| Error::Write {
-            path: part_file.part.clone(),
+        let resume = if keep { part_file.resume_point() } else { None };
+        match &resume {
+            Some((held, _)) => part_file.file.seek(SeekFrom::Start(*held)).map(|_| ()),
+            None => part_file.file.set_len(0),
+        }
+        .map_err(|e| part_file.error(e))?;
+        Ok((part_file, resume))
+    }
+
+    /// What an existing FILE.part holds, if FILE.part.meta says how to continue it.
+    fn resume_point(&self) -> Option<(u64, Resume)> {
+        let held = self.file.metadata().ok()?.len();
+        let text = fs::read_to_string(meta_path(&self.dest)).ok()?;
+        let resume = Resume::from_text(&text)?;
+        (held > 0 && resume.total.is_none_or(|t| held <= t)).then_some((held, resume))
+    }
+
+    fn remember(&self, resume: Option<&Resume>) -> Result<(), Error> {
+        let meta = meta_path(&self.dest);
+        let done = match resume {
+            Some(r) => fs::write(&meta, r.to_text()),
+            None => match fs::remove_file(&meta) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
+        };
+        done.map_err(|source| Error::Write { path: meta, source })
+    }
+
+    fn error(&self, source: io::Error) -> Error {
+        Error::Write {
+            path: self.part.clone(),
             source,
-        })?;
-        Ok(part_file)
+        }
     }
 
     fn commit(mut self) -> Result<(), Error> {
@@ -201,17 +301,24 @@ impl PartFile {
         })?;
         self.committed = true;
         registry.retain(|p| p != &self.part);
+        let _ = fs::remove_file(meta_path(&self.dest));
         Ok(())
     }
 }
 
 impl Drop for PartFile {
     fn drop(&mut self) {
-        if !self.committed {
-            let mut registry = partial_files();
-            let _ = fs::remove_file(&self.part);
-            registry.retain(|p| p != &self.part);
+        if self.committed {
+            return;
         }
+        let empty = self.file.metadata().is_ok_and(|m| m.len() == 0);
+        if self.keep && !empty {
+            return;
+        }
+        let mut registry = partial_files();
+        let _ = fs::remove_file(&self.part);
+        let _ = fs::remove_file(meta_path(&self.dest));
+        registry.retain(|p| p != &self.part);
     }
 }
 
@@ -223,7 +330,7 @@ mod tests {
     fn part_file_is_renamed_on_finish_only() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out.bin");
-        let mut sink = Sink::open(&Output::File(dest.clone())).unwrap();
+        let mut sink = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
         sink.write(&mut io::sink(), b"data").unwrap();
         assert!(part_path(&dest).exists());
         assert!(!dest.exists());
@@ -237,7 +344,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out.bin");
         fs::write(&dest, b"old").unwrap();
-        let mut sink = Sink::open(&Output::File(dest.clone())).unwrap();
+        let mut sink = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
         sink.write(&mut io::sink(), b"new but cut").unwrap();
         drop(sink);
         assert_eq!(fs::read(&dest).unwrap(), b"old");
@@ -248,8 +355,10 @@ mod tests {
     fn a_locked_part_file_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out.bin");
-        let first = Sink::open(&Output::File(dest.clone())).unwrap();
-        let err = Sink::open(&Output::File(dest.clone())).err().unwrap();
+        let first = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
+        let err = Sink::open(&Output::File(dest.clone()), false)
+            .err()
+            .unwrap();
         assert_eq!(err.exit_code(), 23);
         assert!(err.to_string().contains("another fetch"), "{err}");
         drop(first);
@@ -259,7 +368,7 @@ mod tests {
     fn restart_empties_the_part_file() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out.bin");
-        let mut sink = Sink::open(&Output::File(dest.clone())).unwrap();
+        let mut sink = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
         sink.write(&mut io::sink(), b"first try").unwrap();
         assert!(sink.can_restart());
         sink.restart().unwrap();
@@ -270,9 +379,61 @@ mod tests {
     }
 
     #[test]
+    fn kept_part_files_resume_with_their_meta() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.bin");
+        let resume = Resume {
+            validator: "\"v1\"".into(),
+            total: Some(10),
+        };
+        let (mut sink, from) = Sink::open(&Output::File(dest.clone()), true).unwrap();
+        assert_eq!(from, None);
+        sink.remember(Some(&resume)).unwrap();
+        sink.write(&mut io::sink(), b"01234").unwrap();
+        drop(sink); // a failure with -C: kept
+        assert!(part_path(&dest).exists() && meta_path(&dest).exists());
+
+        let (mut sink, from) = Sink::open(&Output::File(dest.clone()), true).unwrap();
+        assert_eq!(from, Some((5, resume)));
+        sink.write(&mut io::sink(), b"56789").unwrap();
+        sink.finish(&mut io::sink()).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"0123456789");
+        assert!(!part_path(&dest).exists() && !meta_path(&dest).exists());
+    }
+
+    #[test]
+    fn a_part_without_meta_starts_over_and_empty_parts_are_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.bin");
+        fs::write(part_path(&dest), b"stale").unwrap();
+        let (sink, from) = Sink::open(&Output::File(dest.clone()), true).unwrap();
+        assert_eq!(from, None);
+        assert_eq!(fs::metadata(part_path(&dest)).unwrap().len(), 0);
+        drop(sink);
+        assert!(!part_path(&dest).exists());
+    }
+
+    #[test]
+    fn meta_text_round_trips_and_rejects_junk() {
+        let r = Resume {
+            validator: "Sun, 06 Nov 1994 08:49:37 GMT".into(),
+            total: None,
+        };
+        assert_eq!(Resume::from_text(&r.to_text()), Some(r));
+        for junk in [
+            "",
+            "fetch resume 1\n",
+            "other\nvalidator x\n",
+            "fetch resume 1\nvalidator x\ntotal y\n",
+        ] {
+            assert_eq!(Resume::from_text(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
     fn a_directory_is_23() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Sink::open(&Output::File(dir.path().to_owned()))
+        let err = Sink::open(&Output::File(dir.path().to_owned()), false)
             .err()
             .unwrap();
         assert_eq!(err.exit_code(), 23);
@@ -280,7 +441,7 @@ mod tests {
 
     #[test]
     fn non_regular_files_are_written_directly() {
-        let sink = Sink::open(&Output::File("/dev/null".into())).unwrap();
+        let (sink, _) = Sink::open(&Output::File("/dev/null".into()), false).unwrap();
         assert!(matches!(sink, Sink::Direct { .. }));
     }
 

@@ -4,10 +4,11 @@
 //! the body into the sink, which becomes FILE only when all is well.
 
 use crate::body::{Body, BodyKind};
-use crate::config::{Config, Method, Output};
+use crate::config::{Config, Job, Method, Output};
 use crate::error::{Error, is_transient_status};
 use crate::escape;
-use crate::output::{Sink, stdout_error};
+use crate::output::{Resume, Sink, stdout_error};
+use crate::progress::{Bar, Meter};
 use crate::proxy;
 use crate::redirect;
 use crate::request::Request;
@@ -29,29 +30,62 @@ pub const BUFFER_SIZE: usize = 64 * 1024;
 /// Longest wait before a retry, whatever the backoff or Retry-After says (curl's cap).
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
 
-/// Downloads `config.job`, writing to the sinks; errors say which URL failed.
-pub fn run(config: &Config, sinks: &mut Sinks<'_>) -> Result<Outcome, Error> {
+/// Downloads one job, writing to the sinks; errors say which URL failed.
+/// `show_head` is false in batches (no heads, DESIGN §2); `bar` shows progress.
+pub fn run(
+    config: &Config,
+    job: &Job,
+    sinks: &mut Sinks<'_>,
+    bar: Bar,
+    show_head: bool,
+) -> Result<Outcome, Error> {
+    let result = run_job(config, job, sinks, &bar, show_head);
+    match &result {
+        Ok(_) => bar.finish(),
+        Err(_) => bar.clear(),
+    }
+    result
+}
+
+fn run_job(
+    config: &Config,
+    job: &Job,
+    sinks: &mut Sinks<'_>,
+    bar: &Bar,
+    show_head: bool,
+) -> Result<Outcome, Error> {
     let mut trace = Trace::new(
         &mut *sinks.stderr,
         config.display.verbose,
         sinks.stderr_is_terminal,
     );
-    let sink = Sink::open(&config.job.output).map_err(|e| e.at(config.job.url.display()))?;
+    let mut transfer = Transfer::new(config, job, bar.clone());
+    if let Some(done) = transfer.already_complete(&mut trace) {
+        return Ok(done);
+    }
+    let (sink, resume) =
+        Sink::open(&job.output, config.files.resume).map_err(|e| e.at(job.url.display()))?;
+    if let Some((held, resume)) = resume {
+        trace.step(&format!("Continuing FILE.part from byte {held}"));
+        transfer.written = held;
+        transfer.resume = Some(resume);
+    }
     let mut dest = Destination {
         stdout: &mut *sinks.stdout,
         stdout_is_terminal: sinks.stdout_is_terminal,
         sink,
-        head_shown: false,
+        head_shown: !show_head,
     };
-    let mut transfer = Transfer::new(config);
     let mut retries_left = config.retry.count;
     loop {
         match transfer.attempt(&mut dest, &mut trace, retries_left > 0) {
-            Ok(head) => {
+            Ok((head, state)) => {
                 let file = dest.sink.path().map(|p| p.to_owned());
                 let Destination { sink, stdout, .. } = dest;
-                sink.finish(stdout)
-                    .map_err(|e| e.at(transfer.url.display()))?;
+                if state == State::Downloaded {
+                    sink.finish(stdout)
+                        .map_err(|e| e.at(transfer.url.display()))?;
+                }
                 return Ok(Outcome {
                     status: head.status,
                     bytes: transfer.written,
@@ -60,6 +94,7 @@ pub fn run(config: &Config, sinks: &mut Sinks<'_>) -> Result<Outcome, Error> {
                     content_type: head.value("content-type").map(str::to_owned),
                     redirects: transfer.redirects,
                     elapsed: transfer.started.elapsed(),
+                    state,
                 });
             }
             Err(e) => match transfer.plan_retry(&e, retries_left, &mut dest.sink) {
@@ -100,7 +135,7 @@ impl Destination<'_> {
             return Ok(());
         }
         self.head_shown = true;
-        let show = if config.job.output == Output::Stdout {
+        let show = if matches!(self.sink, Sink::Stdout) {
             config.display.include
         } else {
             !config.display.silent
@@ -125,18 +160,22 @@ impl Destination<'_> {
     }
 }
 
-/// How to ask for the rest of a body that was cut (RFC 9110 §14.2, §13.1.5).
-struct Resume {
-    /// A strong ETag or a Last-Modified date, for If-Range: the server sends
-    /// the rest only if the resource is still the same.
-    validator: String,
-    /// The whole length, when known.
-    total: Option<u64>,
+/// How a transfer that succeeded ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// The body was written (and FILE renamed into place).
+    Downloaded,
+    /// `-C` found FILE complete and FILE.part gone: nothing to do.
+    AlreadyComplete,
+    /// `-N` and a 304: FILE is up to date and untouched.
+    NotModified,
 }
 
 /// The state of one URL's transfer across redirects and retries.
 struct Transfer<'a> {
     config: &'a Config,
+    job: &'a Job,
+    bar: Bar,
     started: Instant,
     deadline: Option<Instant>,
     /// The URL being requested: the original, then each redirect target.
@@ -156,14 +195,26 @@ struct Transfer<'a> {
     retry_after: Option<Duration>,
     /// Retries so far (the backoff's exponent).
     retries: u32,
+    /// `-N`: FILE's mtime as an HTTP-date, for If-Modified-Since.
+    if_modified_since: Option<String>,
 }
 
 impl<'a> Transfer<'a> {
-    fn new(config: &'a Config) -> Transfer<'a> {
+    fn new(config: &'a Config, job: &'a Job, bar: Bar) -> Transfer<'a> {
         let started = Instant::now();
-        let url = config.job.url.clone();
+        let url = job.url.clone();
+        let if_modified_since = match (&job.output, config.files.newer) {
+            (Output::File(path), true) => std::fs::metadata(path)
+                .ok()
+                .filter(|m| m.is_file())
+                .and_then(|m| m.modified().ok())
+                .map(httpdate::fmt_http_date),
+            _ => None,
+        };
         Transfer {
             config,
+            job,
+            bar,
             started,
             deadline: config.network.max_time.map(|t| started + t),
             visited: vec![url.absolute_form()],
@@ -175,7 +226,34 @@ impl<'a> Transfer<'a> {
             resume: None,
             retry_after: None,
             retries: 0,
+            if_modified_since,
         }
+    }
+
+    /// `-C` with FILE present and no FILE.part: an earlier run finished it.
+    fn already_complete(&self, trace: &mut Trace<'_>) -> Option<Outcome> {
+        let Output::File(path) = &self.job.output else {
+            return None;
+        };
+        let complete =
+            self.config.files.resume && path.is_file() && !crate::output::part_path(path).exists();
+        if !complete {
+            return None;
+        }
+        trace.step(&format!(
+            "{} is complete (no FILE.part): nothing to do",
+            path.display()
+        ));
+        Some(Outcome {
+            status: 0,
+            bytes: 0,
+            url: self.url.display(),
+            file: Some(path.clone()),
+            content_type: None,
+            redirects: 0,
+            elapsed: self.started.elapsed(),
+            state: State::AlreadyComplete,
+        })
     }
 
     /// One try: requests until a final response (following redirects), then
@@ -185,7 +263,7 @@ impl<'a> Transfer<'a> {
         dest: &mut Destination<'_>,
         trace: &mut Trace<'_>,
         may_retry: bool,
-    ) -> Result<Head, Error> {
+    ) -> Result<(Head, State), Error> {
         loop {
             self.retry_after = None;
             // `plan_retry` keeps `written > 0` only together with `resume`.
@@ -209,7 +287,15 @@ impl<'a> Transfer<'a> {
             if may_retry && is_transient_status(head.status) {
                 return Err(status_error(&head));
             }
+            if self.if_modified_since.is_some() && head.status == 304 {
+                trace.step("Not modified: FILE is up to date");
+                return Ok((head, State::NotModified));
+            }
             if let Some((from, _)) = range {
+                if self.is_already_whole(&head, from) {
+                    trace.step("The server says FILE.part already holds the whole body");
+                    return Ok((head, State::Downloaded));
+                }
                 self.check_range_answer(&head, from, &mut dest.sink, trace)?;
             }
             dest.show_head(self.config, &head)?;
@@ -217,6 +303,7 @@ impl<'a> Transfer<'a> {
                 return Err(status_error(&head));
             }
             self.resume = resume_from(&head, self.resume.take());
+            dest.sink.remember(self.resume.as_ref())?;
 
             if self.config.method == Method::Head {
                 let bytes = dest.for_stdout(&head.raw).into_owned();
@@ -224,9 +311,21 @@ impl<'a> Transfer<'a> {
                 self.written = bytes.len() as u64;
             } else {
                 let kind = BodyKind::of(&head, false)?;
-                copy_body(Body::new(kind, conn), dest, &mut self.written)?;
+                let total = match (head.status, kind) {
+                    (206, _) => content_range(&head).and_then(|(_, _, total)| total),
+                    (_, BodyKind::Length(n)) => Some(n),
+                    _ => None,
+                };
+                self.bar.start(total, self.written);
+                let body = Meter::new(Body::new(kind, conn), self.bar.clone());
+                copy_body(body, dest, &mut self.written)?;
             }
-            return Ok(head);
+            if self.config.files.remote_time
+                && let Some(time) = last_modified(&head)
+            {
+                dest.sink.set_modified(time)?;
+            }
+            return Ok((head, State::Downloaded));
         }
     }
 
@@ -311,7 +410,7 @@ impl<'a> Transfer<'a> {
         };
         // Credentials come from -u or the original URL's userinfo, never from a
         // redirect target, and only while the chain is at home.
-        let url_credentials = config.job.url.credentials();
+        let url_credentials = self.job.url.credentials();
         let credentials = if self.send_credentials {
             config.credentials.as_ref().or(url_credentials.as_ref())
         } else {
@@ -327,6 +426,9 @@ impl<'a> Transfer<'a> {
         if let Some((from, validator)) = range {
             extra.push(("Range".into(), format!("bytes={from}-")));
             extra.push(("If-Range".into(), validator.clone()));
+        }
+        if let Some(date) = &self.if_modified_since {
+            extra.push(("If-Modified-Since".into(), date.clone()));
         }
         let host = url.host_field();
         let request = Request {
@@ -370,7 +472,7 @@ impl<'a> Transfer<'a> {
             )));
         }
         trace.step(&format!("Redirect {status} to {}", next.display()));
-        if self.send_credentials && !redirect::same_origin(&self.config.job.url, &next) {
+        if self.send_credentials && !redirect::same_origin(&self.job.url, &next) {
             self.send_credentials = false;
             trace.step("Leaving the original origin: credentials and cookies stay behind");
         }
@@ -378,6 +480,17 @@ impl<'a> Transfer<'a> {
         self.redirects += 1;
         self.url = next;
         Ok(())
+    }
+
+    /// A 416 to a range request whose Content-Range says the whole length is
+    /// exactly what FILE.part holds: the body was complete, only not renamed.
+    fn is_already_whole(&self, head: &Head, from: u64) -> bool {
+        head.status == 416
+            && head
+                .value("content-range")
+                .and_then(|v| v.trim().strip_prefix("bytes */"))
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                == Some(from)
     }
 
     /// The answer to a range request for the bytes from `from`: a matching 206
@@ -409,6 +522,7 @@ impl<'a> Transfer<'a> {
             200 => {
                 sink.restart()?;
                 self.written = 0;
+                self.bar.restart();
                 trace.step("The server sent the whole body again: starting over");
                 Ok(())
             }
@@ -446,6 +560,7 @@ impl<'a> Transfer<'a> {
         if start_over {
             sink.restart().ok()?;
             self.written = 0;
+            self.bar.restart();
         }
         self.retries += 1;
         Some(wait)
@@ -469,6 +584,11 @@ fn backoff(delay: Duration, n: u32) -> Duration {
 
 fn seconds_rounded(d: Duration) -> String {
     seconds(Duration::from_millis(d.as_millis() as u64))
+}
+
+/// Last-Modified as a time, when it is a valid HTTP-date.
+fn last_modified(head: &Head) -> Option<SystemTime> {
+    httpdate::parse_http_date(head.value("last-modified")?.trim()).ok()
 }
 
 /// Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3).

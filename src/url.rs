@@ -173,6 +173,30 @@ impl Target {
         )
     }
 
+    /// The file name `-O` uses: the last path segment, percent-decoded, with
+    /// `/`, `\`, NUL and other control characters removed and leading dots
+    /// stripped (no `..`, no hidden files, no paths), at most `MAX_NAME_BYTES`;
+    /// `index.html` when nothing is left. Only ever the URL the user gave:
+    /// never Content-Disposition or a redirect target (the CVEs of wget and
+    /// curl came from trusting the server here).
+    pub fn remote_name(&self) -> String {
+        let last = self.url.path().rsplit('/').next().unwrap_or_default();
+        let decoded = percent_decode(last);
+        let cleaned: String = decoded
+            .chars()
+            .filter(|c| !matches!(c, '/' | '\\') && !c.is_control())
+            .collect();
+        let mut name = cleaned.trim_start_matches('.').to_owned();
+        while name.len() > MAX_NAME_BYTES {
+            name.pop();
+        }
+        if name.is_empty() {
+            "index.html".to_owned()
+        } else {
+            name
+        }
+    }
+
     /// The URL as it may be shown to people and logs: without userinfo.
     pub fn display(&self) -> String {
         if self.url.username().is_empty() && self.url.password().is_none() {
@@ -181,6 +205,9 @@ impl Target {
         self.clone().without_credentials().url.as_str().to_owned()
     }
 }
+
+/// Longest `-O` name, in bytes (NAME_MAX on Linux and most file systems).
+pub const MAX_NAME_BYTES: usize = 255;
 
 /// Decodes `%XX` escapes; anything that is not a valid escape stays as it is.
 /// Invalid UTF-8 in the result is replaced, never an error.
@@ -280,6 +307,31 @@ mod tests {
         assert_eq!(c.password, "p:ss");
         assert_eq!(t.display(), "http://h/x");
         assert!(!format!("{c:?}").contains("p:ss"));
+    }
+
+    #[test]
+    fn remote_names_are_safe() {
+        let name = |u: &str| Target::parse(u).unwrap().remote_name();
+        assert_eq!(name("http://h/a/b/file.tar.gz?x=1#f"), "file.tar.gz");
+        assert_eq!(name("http://h/"), "index.html");
+        assert_eq!(name("http://h"), "index.html");
+        assert_eq!(name("http://h/dir/"), "index.html");
+        assert_eq!(name("http://h/my%20file.txt"), "my file.txt");
+        assert_eq!(
+            name("http://h/..%2F..%2Fetc%2Fpasswd"),
+            "....etcpasswd".trim_start_matches('.')
+        );
+        assert_eq!(name("http://h/x/%2e%2e"), "index.html");
+        assert_eq!(name("http://h/.bashrc"), "bashrc");
+        assert_eq!(name("http://h/a%5Cb%00c%1b[31m"), "abc[31m");
+        assert_eq!(name("http://h/caf%C3%A9"), "café");
+        let long = format!("http://h/{}", "é".repeat(300));
+        let n = name(&long);
+        assert!(
+            n.len() <= MAX_NAME_BYTES && n.chars().all(|c| c == 'é'),
+            "{}",
+            n.len()
+        );
     }
 
     #[test]

@@ -3,11 +3,15 @@
 
 mod support;
 
+mod batch;
 mod download;
 mod exit_codes;
 mod files;
 mod framing;
+mod naming;
+mod progress;
 mod proxy;
 mod redirects;
+mod resume;
 mod retries;
 mod tls;

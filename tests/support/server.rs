@@ -423,3 +423,117 @@ pub fn raw(head: &str, body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(body);
     out
 }
+
+/// A resource served the way a static file server serves a file (RFC 9110):
+/// HEAD, `Range: bytes=N-` / `N-M` with If-Range, If-Modified-Since.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub body: Vec<u8>,
+    pub etag: Option<String>,
+    pub last_modified: Option<std::time::SystemTime>,
+    /// Whether ranges are honoured (and `Accept-Ranges: bytes` sent).
+    pub ranges: bool,
+}
+
+impl Resource {
+    /// A resource with a strong ETag, a Last-Modified date, and ranges.
+    pub fn new(body: impl Into<Vec<u8>>, etag: &str) -> Resource {
+        Resource {
+            body: body.into(),
+            etag: Some(format!("\"{etag}\"")),
+            last_modified: Some(std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000)),
+            ranges: true,
+        }
+    }
+
+    fn date(&self) -> Option<String> {
+        self.last_modified.map(httpdate::fmt_http_date)
+    }
+
+    /// The steps that answer `req` for this resource; `cut_at` (a body offset)
+    /// ends the connection there with a reset, to simulate a cut download.
+    pub fn answer(&self, req: &Recorded, cut_at: Option<u64>) -> Vec<Step> {
+        let len = self.body.len() as u64;
+        let mut fields = vec![];
+        if let Some(etag) = &self.etag {
+            fields.push(format!("ETag: {etag}"));
+        }
+        if let Some(date) = self.date() {
+            fields.push(format!("Last-Modified: {date}"));
+        }
+        if self.ranges {
+            fields.push("Accept-Ranges: bytes".into());
+        }
+        if let (Some(since), Some(modified)) = (req.field("If-Modified-Since"), self.last_modified)
+            && httpdate::parse_http_date(since).is_ok_and(|since| modified <= since)
+        {
+            return vec![Step::Send(head("304 Not Modified", &fields, None))];
+        }
+        let mut status = "200 OK";
+        let mut range = 0..len;
+        if let Some(spec) = req.field("Range").filter(|_| self.ranges)
+            && self.if_range_holds(req.field("If-Range"))
+        {
+            let (first, last) = parse_range(spec).expect("a range the test server understands");
+            if first >= len {
+                fields.push(format!("Content-Range: bytes */{len}"));
+                return vec![Step::Send(head(
+                    "416 Range Not Satisfiable",
+                    &fields,
+                    Some(0),
+                ))];
+            }
+            let last = last.unwrap_or(len - 1).min(len - 1);
+            status = "206 Partial Content";
+            fields.push(format!("Content-Range: bytes {first}-{last}/{len}"));
+            range = first..last + 1;
+        }
+        let body = &self.body[range.start as usize..range.end as usize];
+        let mut steps = vec![Step::Send(head(status, &fields, Some(body.len() as u64)))];
+        if req.method() == "HEAD" {
+            return steps;
+        }
+        match cut_at.map(|c| c.saturating_sub(range.start) as usize) {
+            Some(cut) if cut < body.len() => {
+                steps.push(Step::Send(body[..cut].to_vec()));
+                steps.push(Step::Reset);
+            }
+            _ => steps.push(Step::Send(body.to_vec())),
+        }
+        steps
+    }
+
+    /// If-Range holds when it names the current strong ETag or exact date.
+    fn if_range_holds(&self, if_range: Option<&str>) -> bool {
+        match if_range {
+            None => true,
+            Some(v) if v.starts_with('"') => self.etag.as_deref() == Some(v),
+            Some(v) => self.date().as_deref() == Some(v),
+        }
+    }
+}
+
+/// `bytes=N-` or `bytes=N-M`.
+fn parse_range(spec: &str) -> Option<(u64, Option<u64>)> {
+    let (first, last) = spec.strip_prefix("bytes=")?.split_once('-')?;
+    let last = if last.is_empty() {
+        None
+    } else {
+        Some(last.parse().ok()?)
+    };
+    Some((first.parse().ok()?, last))
+}
+
+/// A head with these fields and, if given, a Content-Length.
+fn head(status: &str, fields: &[String], length: Option<u64>) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\n");
+    for f in fields {
+        out.push_str(f);
+        out.push_str("\r\n");
+    }
+    if let Some(n) = length {
+        out.push_str(&format!("Content-Length: {n}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}

@@ -1,0 +1,203 @@
+//! Several URLs: `-j` workers on threads, a failure that does not stop the
+//! others, outcomes handled as they finish, and the one-line summary.
+
+use crate::config::{Config, Output, ProgressMode};
+use crate::error::Error;
+use crate::progress::{Bar, Progress};
+use crate::transfer::{self, State};
+use crate::{Outcome, Sinks};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::Instant;
+
+/// Runs every job of `config`, `config.parallel` at a time. `report` sees each
+/// failure as it happens (the caller prints it). Returns the outcomes in input
+/// order, or the first failure in input order.
+pub fn run(
+    config: &Config,
+    sinks: Sinks<'_>,
+    report: &mut dyn FnMut(&Error),
+) -> Result<Vec<Outcome>, Error> {
+    let started = Instant::now();
+    let single = config.jobs.len() == 1;
+    let progress = if config.display.silent || config.display.verbose {
+        match config.display.progress {
+            ProgressMode::Always => Progress::new(ProgressMode::Always, sinks.stderr_is_terminal),
+            _ => Progress::off(),
+        }
+    } else {
+        Progress::new(config.display.progress, sinks.stderr_is_terminal)
+    };
+    // A body that goes to the terminal is its own progress.
+    let bar_for = |i: usize| {
+        let job = &config.jobs[i];
+        let to_terminal = job.output == Output::Stdout && sinks.stdout_is_terminal;
+        if to_terminal && config.display.progress != ProgressMode::Always {
+            Bar::hidden()
+        } else {
+            progress.bar(&label(config, i))
+        }
+    };
+
+    let Sinks {
+        stdout,
+        stdout_is_terminal,
+        stderr,
+        stderr_is_terminal,
+    } = sinks;
+    let stdout = Mutex::new(stdout);
+    let stderr = Mutex::new(stderr);
+    let mut results: Vec<Option<Result<Outcome, Error>>> = Vec::new();
+    results.resize_with(config.jobs.len(), || None);
+
+    let run_one = |i: usize| {
+        let mut out = Shared(&stdout);
+        let mut err = Shared(&stderr);
+        let mut sinks = Sinks {
+            stdout: &mut out,
+            stdout_is_terminal,
+            stderr: &mut err,
+            stderr_is_terminal,
+        };
+        transfer::run(config, &config.jobs[i], &mut sinks, bar_for(i), single)
+    };
+    let mut finished = |i: usize, result: Result<Outcome, Error>| {
+        if let Err(e) = &result {
+            progress.suspend(|| report(e));
+        }
+        results[i] = Some(result);
+    };
+
+    let workers = config.parallel.clamp(1, config.jobs.len().max(1));
+    if workers == 1 {
+        for i in 0..config.jobs.len() {
+            finished(i, run_one(i));
+        }
+    } else {
+        let next = AtomicUsize::new(0);
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (next, run_one) = (&next, &run_one);
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= config.jobs.len() || tx.send((i, run_one(i))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            for (i, result) in rx {
+                finished(i, result);
+            }
+        });
+    }
+
+    progress.finish();
+    let results: Vec<Result<Outcome, Error>> = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Usage("a transfer did not run".into()))))
+        .collect();
+    if !single && !config.display.silent {
+        let stderr = stderr.into_inner().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(stderr, "fetch: {}", summary(&results, started.elapsed()));
+    }
+    results.into_iter().collect()
+}
+
+/// The bar's label: the file name, else the URL.
+fn label(config: &Config, i: usize) -> String {
+    let job = &config.jobs[i];
+    match &job.output {
+        Output::File(path) => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string()),
+        Output::Stdout => job.url.display(),
+    }
+}
+
+/// "3 URLs: 2 downloaded (1.5 MiB in 0.4 s), 1 up to date, 1 failed".
+fn summary(results: &[Result<Outcome, Error>], elapsed: std::time::Duration) -> String {
+    let mut downloaded = 0;
+    let mut current = 0;
+    let mut failed = 0;
+    let mut bytes = 0;
+    for r in results {
+        match r {
+            Ok(o) if o.state == State::Downloaded => {
+                downloaded += 1;
+                bytes += o.bytes;
+            }
+            Ok(_) => current += 1,
+            Err(_) => failed += 1,
+        }
+    }
+    let mut text = format!(
+        "{} URLs: {downloaded} downloaded ({} in {:.1} s)",
+        results.len(),
+        human_bytes(bytes),
+        elapsed.as_secs_f64()
+    );
+    if current > 0 {
+        text.push_str(&format!(", {current} up to date"));
+    }
+    if failed > 0 {
+        text.push_str(&format!(", {failed} failed"));
+    }
+    text
+}
+
+/// 1536 -> "1.5 KiB".
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A writer shared by the workers: each call holds the lock, so lines written
+/// with one `write_all` never interleave.
+struct Shared<'m, 'w>(&'m Mutex<&'w mut (dyn Write + Send)>);
+
+impl Write for Shared<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(0), "0 bytes");
+        assert_eq!(human_bytes(1023), "1023 bytes");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+    }
+}

@@ -1,0 +1,222 @@
+//! The progress bar on stderr (indicatif): bytes, total, rate and ETA, or a
+//! spinner and a byte count when the length is unknown; one bar per transfer.
+
+use crate::config::ProgressMode;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// Redraws per second, at most.
+const REFRESH_HZ: u8 = 10;
+
+/// Where the bars of one run are drawn; hands out one [`Bar`] per transfer.
+pub struct Progress {
+    multi: Option<MultiProgress>,
+    /// Whether a finished bar is still on screen, its line not yet ended.
+    shown: Arc<AtomicBool>,
+}
+
+impl Progress {
+    /// No bars at all.
+    pub fn off() -> Progress {
+        Progress {
+            multi: None,
+            shown: Arc::default(),
+        }
+    }
+
+    /// Bars as `mode` asks. `Auto` draws only on a terminal stderr (and the
+    /// caller drops bars for bodies that go to the terminal themselves), so a
+    /// log of a CI job gets not a single byte of them.
+    pub fn new(mode: ProgressMode, stderr_is_terminal: bool) -> Progress {
+        let target = match (mode, stderr_is_terminal) {
+            (ProgressMode::Never, _) | (ProgressMode::Auto, false) => return Progress::off(),
+            (_, true) => ProgressDrawTarget::stderr_with_hz(REFRESH_HZ),
+            (ProgressMode::Always, false) => {
+                ProgressDrawTarget::term_like_with_hz(Box::new(PlainStderr), REFRESH_HZ)
+            }
+        };
+        Progress {
+            multi: Some(MultiProgress::with_draw_target(target)),
+            shown: Arc::default(),
+        }
+    }
+
+    /// A bar for one transfer, labelled `label`; hidden when bars are off.
+    /// Nothing is drawn until the body starts, so a head printed before it
+    /// never meets a half-drawn bar.
+    pub fn bar(&self, label: &str) -> Bar {
+        Bar(self.multi.as_ref().map(|multi| {
+            Arc::new(Slot {
+                multi: multi.clone(),
+                label: label.to_owned(),
+                bar: OnceLock::new(),
+                shown: Arc::clone(&self.shown),
+            })
+        }))
+    }
+
+    /// Runs `print` (an error line, say) with the bars out of its way.
+    pub fn suspend<R>(&self, print: impl FnOnce() -> R) -> R {
+        match &self.multi {
+            Some(multi) => multi.suspend(print),
+            None => print(),
+        }
+    }
+
+    /// Ends the line of the bars left on screen, so what follows (a summary,
+    /// the shell's prompt) starts on a line of its own.
+    pub fn finish(&self) {
+        // Every bar is done, so nothing redraws after this newline.
+        if self.shown.swap(false, Ordering::SeqCst) {
+            let _ = writeln!(io::stderr());
+        }
+    }
+}
+
+/// One transfer's bar (or nothing).
+#[derive(Clone)]
+pub struct Bar(Option<Arc<Slot>>);
+
+/// Where a transfer's bar goes, and the bar once the body has started.
+struct Slot {
+    multi: MultiProgress,
+    label: String,
+    bar: OnceLock<ProgressBar>,
+    shown: Arc<AtomicBool>,
+}
+
+impl Bar {
+    pub fn hidden() -> Bar {
+        Bar(None)
+    }
+
+    fn drawn(&self) -> Option<&ProgressBar> {
+        self.0.as_ref().and_then(|slot| slot.bar.get())
+    }
+
+    /// The body starts: `total` bytes when the length is known, of which
+    /// `done` are already there (a resumed download).
+    pub fn start(&self, total: Option<u64>, done: u64) {
+        let Some(slot) = &self.0 else { return };
+        let bar = slot.bar.get_or_init(|| {
+            let bar = slot.multi.add(ProgressBar::no_length());
+            bar.set_message(slot.label.clone());
+            bar
+        });
+        match total {
+            Some(total) => {
+                bar.set_length(total);
+                // The bar takes what the terminal's width leaves, so the line
+                // never wraps (a wrapped line breaks every redraw).
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{msg:20!} [{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                ) {
+                    bar.set_style(style.progress_chars("=> "));
+                }
+            }
+            None => bar.set_style(spinner()),
+        }
+        bar.set_position(done);
+        bar.reset_eta();
+    }
+
+    pub fn add(&self, bytes: u64) {
+        if let Some(bar) = self.drawn() {
+            bar.inc(bytes);
+        }
+    }
+
+    /// A body that starts over.
+    pub fn restart(&self) {
+        if let Some(bar) = self.drawn() {
+            bar.set_position(0);
+        }
+    }
+
+    /// Leaves the completed bar on screen.
+    pub fn finish(&self) {
+        if let (Some(slot), Some(bar)) = (&self.0, self.drawn()) {
+            bar.finish();
+            slot.shown.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Takes the bar off the screen: the error line says what happened.
+    pub fn clear(&self) {
+        if let Some(bar) = self.drawn() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Label, spinner, bytes so far and rate: for an unknown length.
+fn spinner() -> ProgressStyle {
+    ProgressStyle::with_template("{msg:20!} {spinner} {binary_bytes} {binary_bytes_per_sec}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+/// A reader that moves a bar by the bytes read through it (the bytes on the
+/// wire, before any content decoding, so they match the Content-Length).
+pub struct Meter<R> {
+    inner: R,
+    bar: Bar,
+}
+
+impl<R> Meter<R> {
+    pub fn new(inner: R, bar: Bar) -> Meter<R> {
+        Meter { inner, bar }
+    }
+}
+
+impl<R: Read> Read for Meter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.add(n as u64);
+        Ok(n)
+    }
+}
+
+/// `--progress` when stderr is not a terminal: the bar as plain lines of text,
+/// each redraw starting with a carriage return, no cursor movement.
+#[derive(Debug)]
+struct PlainStderr;
+
+impl TermLike for PlainStderr {
+    fn width(&self) -> u16 {
+        80
+    }
+
+    fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        writeln!(io::stderr(), "{s}")
+    }
+
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        write!(io::stderr(), "{s}")
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        write!(io::stderr(), "\r")
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}

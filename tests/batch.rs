@@ -1,0 +1,200 @@
+//! Several URLs (DESIGN §1, §4): remote names, `--input-file`, `-j`, failures that
+//! do not stop the others, the first failure's exit code, and the summary line.
+
+use crate::support::server::{Recorded, Server, Step, response};
+use crate::support::{fetch, names_in, temp};
+use assert_cmd::prelude::*;
+use predicates::prelude::*;
+use std::fs;
+use std::time::Duration;
+
+/// Serves `/<name>` with the body `<name>`; `slow-<rest>` answers after a
+/// pause, `fail-<code>` with that status, `garbage` with a malformed head.
+fn files_server() -> Server {
+    Server::start(|req: &Recorded| {
+        let name = req.target().trim_start_matches('/').to_owned();
+        let mut steps = vec![];
+        let rest = match name.strip_prefix("slow-") {
+            Some(rest) => {
+                steps.push(Step::Pause(Duration::from_millis(300)));
+                rest
+            }
+            None => name.as_str(),
+        };
+        steps.push(Step::Send(match rest.strip_prefix("fail-") {
+            Some(code) => response(&format!("{code} Failed"), &[], b""),
+            None if rest == "garbage" => b"garbage\r\n\r\n".to_vec(),
+            None => response("200 OK", &[], name.as_bytes()),
+        }));
+        steps
+    })
+}
+
+#[test]
+fn several_urls_go_to_their_names_with_a_summary_and_no_heads() {
+    let server = files_server();
+    let dir = temp();
+    fetch()
+        .current_dir(dir.path())
+        .args([server.url("/a.txt"), server.url("/b.txt")])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(
+            predicate::str::is_match("^fetch: 2 URLs: 2 downloaded \\(10 bytes in [0-9.]+ s\\)\n$")
+                .unwrap(),
+        );
+    assert_eq!(names_in(dir.path()), ["a.txt", "b.txt"]);
+    assert_eq!(fs::read(dir.path().join("b.txt")).unwrap(), b"b.txt");
+}
+
+#[test]
+fn each_output_flag_names_one_url_in_order() {
+    let server = files_server();
+    let dir = temp();
+    fetch()
+        .current_dir(dir.path())
+        .args(["-s", &server.url("/a"), &server.url("/b"), "-o", "first"])
+        .assert()
+        .success();
+    assert_eq!(names_in(dir.path()), ["b", "first"]);
+    assert_eq!(fs::read(dir.path().join("first")).unwrap(), b"a");
+}
+
+#[test]
+fn input_file_with_comments_and_stdin() {
+    let server = files_server();
+    let dir = temp();
+    let list = dir.path().join("urls.txt");
+    fs::write(
+        &list,
+        format!(
+            "# a list\n\n{}\n   {}   \n# end\n",
+            server.url("/one"),
+            server.url("/two")
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    fetch()
+        .args(["-s", "--input-file"])
+        .arg(&list)
+        .arg("--output-dir")
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(names_in(&out), ["one", "two"]);
+
+    let out = dir.path().join("from-stdin");
+    let mut child = fetch()
+        .args(["-s", "--input-file", "-", "--output-dir"])
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let list = format!("{}\n{}\n", server.url("/three"), server.url("/four"));
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), list.as_bytes()).unwrap();
+    child.wait_with_output().unwrap().assert().success();
+    assert_eq!(names_in(&out), ["four", "three"]);
+}
+
+#[test]
+fn failures_do_not_stop_the_others_and_the_first_in_input_order_decides() {
+    let server = files_server();
+    let dir = temp();
+    // The 404 is earlier in the input but finishes later than the garbage.
+    let urls = [
+        server.url("/ok-1"),
+        server.url("/slow-fail-404"),
+        server.url("/garbage"),
+        server.url("/ok-2"),
+    ];
+    let out = fetch()
+        .current_dir(dir.path())
+        .args(["-j", "4"])
+        .args(&urls)
+        .assert()
+        .code(22);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    // Failures are reported as they happen: the garbage first.
+    assert!(
+        lines[0].ends_with("/garbage: malformed response: not an HTTP/1.x status line: garbage"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].ends_with("/slow-fail-404: HTTP 404 Failed (use --no-fail to keep the body)"),
+        "{stderr}"
+    );
+    assert!(
+        lines[2].starts_with("fetch: 4 URLs: 2 downloaded (8 bytes in "),
+        "{stderr}"
+    );
+    assert!(lines[2].ends_with(", 2 failed"), "{stderr}");
+    assert_eq!(names_in(dir.path()), ["ok-1", "ok-2"]);
+}
+
+#[test]
+fn parallel_downloads_all_arrive() {
+    let server = files_server();
+    let dir = temp();
+    let urls: Vec<String> = (0..40)
+        .map(|i| server.url(&format!("/slow-{i:02}")))
+        .collect();
+    fetch()
+        .current_dir(dir.path())
+        .args(["-s", "-j", "8"])
+        .args(&urls)
+        .assert()
+        .success()
+        .stderr("");
+    let names = names_in(dir.path());
+    assert_eq!(names.len(), 40);
+    for name in names {
+        assert_eq!(fs::read_to_string(dir.path().join(&name)).unwrap(), name);
+    }
+}
+
+#[test]
+fn silent_batches_print_only_errors() {
+    let server = files_server();
+    let dir = temp();
+    fetch()
+        .current_dir(dir.path())
+        .args(["-s", &server.url("/x"), &server.url("/fail-500")])
+        .assert()
+        .code(22)
+        .stderr(
+            predicate::str::starts_with("fetch: http://")
+                .and(predicate::str::contains("HTTP 500"))
+                .and(predicate::str::contains("URLs:").not()),
+        );
+}
+
+#[test]
+fn colliding_outputs_are_usage_errors() {
+    let server = files_server();
+    fetch()
+        .args([server.url("/dir1/same"), server.url("/dir2/same")])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("two URLs would write"));
+    fetch()
+        .args([
+            "-j",
+            "2",
+            &server.url("/a"),
+            &server.url("/b"),
+            "-o",
+            "-",
+            "-o",
+            "-",
+        ])
+        .assert()
+        .code(2);
+    fetch()
+        .args([&server.url("/a"), "-o", "x", "-o", "y", "-o", "z"])
+        .assert()
+        .code(2);
+}

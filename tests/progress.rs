@@ -1,0 +1,118 @@
+//! The progress bar: drawn on a terminal stderr (tested under a pseudo-terminal
+//! from script(1)), never a byte of it otherwise unless --progress forces it.
+
+use crate::support::server::{Server, Step, raw};
+use crate::support::{fetch, temp};
+use assert_cmd::prelude::*;
+
+fn big_server() -> Server {
+    let len = 3 * 1024 * 1024;
+    Server::steps(vec![
+        Step::Send(raw(
+            &format!("HTTP/1.1 200 OK\nContent-Length: {len}\n\n"),
+            b"",
+        )),
+        Step::Pattern { from: 0, len },
+    ])
+}
+
+/// Runs fetch with these arguments on a pseudo-terminal; returns what the
+/// terminal showed (stdout and stderr together).
+fn on_terminal(args: &[String]) -> String {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let command = format!("'{}' {}", env!("CARGO_BIN_EXE_fetch"), quoted.join(" "));
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .output()
+        .expect("run script(1) from util-linux");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_terminal_gets_a_bar_with_bytes_and_total() {
+    let server = big_server();
+    let dir = temp();
+    let file = dir.path().join("big.bin");
+    let shown = on_terminal(&[
+        "-s".into(),
+        "--progress".into(),
+        server.url("/"),
+        "-o".into(),
+        file.display().to_string(),
+    ]);
+    assert!(shown.contains("big.bin"), "{shown:?}");
+    assert!(shown.contains("3.00 MiB/3.00 MiB"), "{shown:?}");
+
+    let shown = on_terminal(&[server.url("/"), "-o".into(), file.display().to_string()]);
+    assert!(shown.contains("3.00 MiB/3.00 MiB"), "{shown:?}");
+}
+
+#[test]
+fn no_bar_with_silent_no_progress_or_a_body_on_the_terminal() {
+    let server = big_server();
+    let dir = temp();
+    let file = dir.path().join("big.bin").display().to_string();
+    for args in [
+        vec!["-s".to_string(), server.url("/"), "-o".into(), file.clone()],
+        vec![
+            "--no-progress".to_string(),
+            server.url("/"),
+            "-o".into(),
+            file.clone(),
+        ],
+        vec!["-v".to_string(), server.url("/"), "-o".into(), file.clone()],
+    ] {
+        let shown = on_terminal(&args);
+        assert!(!shown.contains("MiB"), "{args:?}: {shown:?}");
+    }
+    let small = Server::body("tiny body on the terminal");
+    let shown = on_terminal(&[small.url("/")]);
+    assert!(shown.contains("tiny body on the terminal"));
+    assert!(!shown.contains("bytes/"), "{shown:?}");
+}
+
+#[test]
+fn not_a_byte_of_it_when_stderr_is_not_a_terminal() {
+    let server = big_server();
+    let dir = temp();
+    fetch()
+        .args([&server.url("/"), "-o"])
+        .arg(dir.path().join("f"))
+        .assert()
+        .success()
+        .stderr("");
+}
+
+#[test]
+fn progress_forces_it_onto_a_pipe() {
+    let server = big_server();
+    let dir = temp();
+    let out = fetch()
+        .args(["--progress", &server.url("/"), "-o"])
+        .arg(dir.path().join("f"))
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("3.00 MiB/3.00 MiB"), "{stderr:?}");
+}
+
+#[test]
+fn unknown_length_shows_a_byte_count() {
+    let server = Server::steps(vec![
+        Step::Send(raw("HTTP/1.1 200 OK\n\n", b"")),
+        Step::Pattern {
+            from: 0,
+            len: 2 * 1024 * 1024,
+        },
+    ]);
+    let dir = temp();
+    let out = fetch()
+        .args(["--progress", &server.url("/"), "-o"])
+        .arg(dir.path().join("f"))
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("2.00 MiB"), "{stderr:?}");
+}

@@ -1,0 +1,259 @@
+//! `-C` (resume from FILE.part with If-Range), `-N` (If-Modified-Since) and `-R`
+//! (mtime from Last-Modified), against the test server's file resource.
+
+use crate::support::server::{Recorded, Resource, Server};
+use crate::support::{fetch, names_in, temp};
+use assert_cmd::prelude::*;
+use predicates::prelude::*;
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn body() -> Vec<u8> {
+    (0..200_000u32).map(|i| (i % 253) as u8).collect()
+}
+
+/// Serves `resource`, cutting the first connection at `cut` bytes.
+fn cut_once(resource: Resource, cut: u64) -> Server {
+    let count = Arc::new(AtomicUsize::new(0));
+    Server::start(move |req: &Recorded| {
+        let first = count.fetch_add(1, Ordering::SeqCst) == 0;
+        resource.answer(req, first.then_some(cut))
+    })
+}
+
+#[test]
+fn continue_picks_up_where_a_cut_download_stopped() {
+    let server = cut_once(Resource::new(body(), "v1"), 80_000);
+    let dir = temp();
+    let file = dir.path().join("data.bin");
+    // The first run is cut: with -C, FILE.part and its meta stay for later.
+    fetch()
+        .args(["-s", "-C", &server.url("/data.bin"), "-o"])
+        .arg(&file)
+        .assert()
+        .code(56);
+    assert_eq!(
+        names_in(dir.path()),
+        ["data.bin.part", "data.bin.part.meta"]
+    );
+    let held = fs::metadata(dir.path().join("data.bin.part"))
+        .unwrap()
+        .len();
+    assert!(held > 0 && held <= 80_000, "{held}");
+
+    fetch()
+        .args(["-s", "-C", &server.url("/data.bin"), "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert!(fs::read(&file).unwrap() == body());
+    assert_eq!(names_in(dir.path()), ["data.bin"]);
+    let second = &server.requests()[1];
+    assert_eq!(
+        second.field("Range"),
+        Some(format!("bytes={held}-").as_str())
+    );
+    assert_eq!(second.field("If-Range"), Some("\"v1\""));
+}
+
+#[test]
+fn continue_never_stitches_two_versions() {
+    let dir = temp();
+    let file = dir.path().join("data.bin");
+    let old = cut_once(Resource::new(body(), "v1"), 50_000);
+    fetch()
+        .args(["-s", "-C", &old.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .code(56);
+    // The file changed on the server: If-Range fails and the whole new
+    // version arrives with a 200, replacing FILE.part's old bytes.
+    let new_body = b"version two, shorter".to_vec();
+    let new = Server::start(move |req: &Recorded| {
+        Resource::new(new_body.clone(), "v2").answer(req, None)
+    });
+    fetch()
+        .args(["-s", "-C", &new.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(fs::read(&file).unwrap(), b"version two, shorter");
+    assert!(new.request().field("Range").is_some());
+}
+
+#[test]
+fn continue_with_a_finished_file_does_nothing() {
+    let server = Server::body("never asked");
+    let dir = temp();
+    let file = dir.path().join("done.txt");
+    fs::write(&file, "finished earlier").unwrap();
+    fetch()
+        .args(["-s", "-C", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert!(server.requests().is_empty());
+    assert_eq!(fs::read_to_string(&file).unwrap(), "finished earlier");
+}
+
+#[test]
+fn a_part_without_meta_starts_over() {
+    let server = Server::start(|req: &Recorded| Resource::new(body(), "v1").answer(req, None));
+    let dir = temp();
+    let file = dir.path().join("f");
+    fs::write(dir.path().join("f.part"), "who knows what this is").unwrap();
+    fetch()
+        .args(["-s", "-C", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert!(fs::read(&file).unwrap() == body());
+    assert_eq!(server.request().field("Range"), None);
+}
+
+#[test]
+fn a_part_that_is_already_whole_is_finished_by_a_416() {
+    let server = cut_once(Resource::new(body(), "v1"), 200_000 - 1);
+    let dir = temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args(["-s", "-C", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .failure();
+    // Make FILE.part whole, as if the last byte had arrived before the cut.
+    fs::write(dir.path().join("f.part"), body()).unwrap();
+    fetch()
+        .args(["-s", "-C", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert!(fs::read(&file).unwrap() == body());
+    assert_eq!(names_in(dir.path()), ["f"]);
+}
+
+#[test]
+fn continue_needs_a_file() {
+    fetch().args(["-C", "http://127.0.0.1:9/"]).assert().code(2);
+}
+
+#[test]
+fn remote_time_sets_the_mtime() {
+    let resource = Resource::new(b"dated".to_vec(), "d");
+    let expected = resource.last_modified.unwrap();
+    let server = Server::start(move |req: &Recorded| resource.answer(req, None));
+    let dir = temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args(["-s", "-R", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(fs::metadata(&file).unwrap().modified().unwrap(), expected);
+
+    // Without -R the mtime is the time of the download.
+    let other = dir.path().join("g");
+    fetch()
+        .args(["-s", &server.url("/"), "-o"])
+        .arg(&other)
+        .assert()
+        .success();
+    assert_ne!(fs::metadata(&other).unwrap().modified().unwrap(), expected);
+}
+
+#[test]
+fn newer_skips_an_up_to_date_file_and_fetches_a_newer_one() {
+    let resource = Resource::new(b"server copy".to_vec(), "n");
+    let server_time = resource.last_modified.unwrap();
+    let server = Server::start(move |req: &Recorded| resource.answer(req, None));
+    let dir = temp();
+    let file = dir.path().join("f");
+
+    // Local copy as new as the server's: 304, untouched.
+    fs::write(&file, "local copy").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(server_time)
+        .unwrap();
+    fetch()
+        .args(["-N", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout("");
+    assert_eq!(fs::read_to_string(&file).unwrap(), "local copy");
+    assert_eq!(names_in(dir.path()), ["f"]);
+    assert_eq!(
+        server.requests()[0].field("If-Modified-Since"),
+        Some(httpdate::fmt_http_date(server_time).as_str())
+    );
+
+    // An older local copy is replaced and gets the server's time.
+    let old = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    fetch()
+        .args(["-s", "-N", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(fs::read_to_string(&file).unwrap(), "server copy");
+    assert_eq!(
+        fs::metadata(&file).unwrap().modified().unwrap(),
+        server_time
+    );
+
+    // No local copy: an ordinary download, no condition sent.
+    let fresh = dir.path().join("fresh");
+    fetch()
+        .args(["-s", "-N", &server.url("/"), "-o"])
+        .arg(&fresh)
+        .assert()
+        .success();
+    assert_eq!(
+        server.requests().last().unwrap().field("If-Modified-Since"),
+        None
+    );
+    let _ = SystemTime::now();
+}
+
+#[test]
+fn continue_reports_an_inconsistent_answer_as_33() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let resource = Resource::new(body(), "v1");
+    let server = Server::start(move |req: &Recorded| {
+        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+            resource.answer(req, Some(1000))
+        } else {
+            // A 206 for bytes that were not asked for.
+            vec![crate::support::server::Step::Send(
+                crate::support::server::raw(
+                    "HTTP/1.1 206 Partial Content\nContent-Range: bytes 0-4/200000\nContent-Length: 5\n\n",
+                    b"01234",
+                ),
+            )]
+        }
+    });
+    let dir = temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args(["-s", "-C", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .code(56);
+    fetch()
+        .args(["-C", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .code(33)
+        .stderr(predicate::str::contains("cannot resume"));
+    assert!(!file.exists());
+}
