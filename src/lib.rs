@@ -10,12 +10,14 @@
 pub mod batch;
 pub mod body;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod escape;
 pub mod output;
 pub mod progress;
 pub mod proxy;
 pub mod redirect;
+pub mod report;
 pub mod request;
 pub mod response;
 pub mod tls;

@@ -73,7 +73,7 @@ pub(crate) fn basic_auth(c: &Credentials) -> String {
 }
 
 /// Standard base64 with padding (RFC 4648 §4).
-fn base64(input: &[u8]) -> String {
+pub(crate) fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for group in input.chunks(3) {
