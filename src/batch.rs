@@ -1,9 +1,11 @@
 //! Several URLs: `-j` workers on threads, a failure that does not stop the
 //! others, outcomes handled as they finish, and the one-line summary.
 
-use crate::config::{Config, Output, ProgressMode};
+use crate::config::{Config, Job, Output, ProgressMode};
 use crate::error::Error;
+use crate::escape;
 use crate::progress::{Bar, Progress};
+use crate::report::Report;
 use crate::transfer::{self, State};
 use crate::{Outcome, Sinks};
 use std::io::{self, Write};
@@ -66,6 +68,17 @@ pub fn run(
         if let Err(e) = &result {
             progress.suspend(|| report(e));
         }
+        if let Some(write_out) = &config.write_out {
+            let text = write_out.render(&report_of(&config.jobs[i], &result));
+            let text = if stdout_is_terminal {
+                escape::for_terminal(text.as_bytes()).into_owned()
+            } else {
+                text.into_bytes()
+            };
+            let mut out = Shared(&stdout);
+            // A closed stdout is the reader's choice; the transfer's result stands.
+            let _ = progress.suspend(|| out.write_all(&text).and_then(|()| out.flush()));
+        }
         results[i] = Some(result);
     };
 
@@ -107,6 +120,31 @@ pub fn run(
         let _ = writeln!(stderr, "fetch: {}", summary(&results, started.elapsed()));
     }
     results.into_iter().collect()
+}
+
+/// What `-w` says about one transfer.
+fn report_of(job: &Job, result: &Result<Outcome, Error>) -> Report {
+    match result {
+        Ok(o) => Report {
+            http_code: o.status,
+            size_download: o.bytes,
+            time_total: o.elapsed,
+            url_effective: o.url.clone(),
+            filename_effective: o.file.as_ref().map(|p| p.display().to_string()),
+            num_redirects: o.redirects,
+            content_type: o.content_type.clone(),
+            exitcode: 0,
+            errormsg: None,
+            digest_sha256: o.digest_sha256.clone(),
+        },
+        Err(e) => Report {
+            http_code: e.status().unwrap_or(0),
+            url_effective: job.url.display(),
+            exitcode: e.exit_code(),
+            errormsg: Some(e.to_string()),
+            ..Report::default()
+        },
+    }
 }
 
 /// The bar's label: the file name, else the URL.

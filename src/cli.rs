@@ -6,6 +6,8 @@ use fetch::config::{
     Config, Display, Files, IpVersion, Job, Method, Network, Output, ProgressMode, Proxies,
     Redirects, Retry, Tls,
 };
+use fetch::digest::Checksum;
+use fetch::report::WriteOut;
 use fetch::url::{Credentials, Target};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,10 @@ pub struct Args {
     #[arg(short = 'R', long, help_heading = "Output")]
     remote_time: bool,
 
+    /// Expected digest of the body, sha256:HEX or sha512:HEX; a mismatch leaves no file (exit 110)
+    #[arg(long, value_name = "ALGO:HEX", value_parser = |s: &str| s.parse::<Checksum>(), help_heading = "Output")]
+    checksum: Option<Checksum>,
+
     /// Write the body and exit 0 whatever the status (default: a status >= 400 writes nothing, exit 22)
     #[arg(long, help_heading = "Output")]
     no_fail: bool,
@@ -70,6 +76,10 @@ pub struct Args {
     /// Never draw the progress bar
     #[arg(long, help_heading = "Display")]
     no_progress: bool,
+
+    /// After each transfer print FMT to stdout: %{http_code} %{size_download} %{time_total} %{url_effective} %{filename_effective} %{num_redirects} %{content_type} %{exitcode} %{errormsg} %{digest_sha256} %{json}, \n
+    #[arg(short = 'w', long, value_name = "FMT", help_heading = "Display")]
+    write_out: Option<String>,
 
     /// More URLs from FILE, one a line ('-' is stdin; blank lines and # comments skipped)
     #[arg(long, value_name = "FILE", help_heading = "Batch")]
@@ -351,6 +361,13 @@ impl Args {
         let mut config = Config::new(first.url, first.output);
         config.jobs = jobs;
         config.parallel = usize::from(self.parallel);
+        if self.checksum.is_some() && config.jobs.len() > 1 {
+            return Err(Error::Usage(
+                "--checksum describes one file: give one URL".into(),
+            ));
+        }
+        config.checksum = self.checksum;
+        config.write_out = self.write_out.as_deref().map(WriteOut::parse).transpose()?;
         config.files = Files {
             resume: self.resume,
             newer: self.newer,

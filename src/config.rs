@@ -33,6 +33,10 @@ pub struct Config {
     pub tls: Tls,
     pub proxies: Proxies,
     pub files: Files,
+    /// `--checksum`: the body's expected digest.
+    pub checksum: Option<crate::digest::Checksum>,
+    /// `-w`: printed to stdout after each transfer.
+    pub write_out: Option<crate::report::WriteOut>,
 }
 
 /// What is done with an existing FILE and its metadata.
@@ -197,6 +201,8 @@ impl Config {
             tls: Tls::default(),
             proxies: Proxies::default(),
             files: Files::default(),
+            checksum: None,
+            write_out: None,
         }
     }
 }

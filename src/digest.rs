@@ -182,6 +182,66 @@ impl fmt::Debug for Hasher {
     }
 }
 
+/// Running hashes of one byte stream, at most one per algorithm.
+#[derive(Debug, Clone, Default)]
+pub struct Hashes {
+    running: Vec<Hasher>,
+}
+
+impl Hashes {
+    /// Also computes `algorithm` from now on (a no-op if it already does).
+    pub fn add(&mut self, algorithm: Algorithm) {
+        if !self.running.iter().any(|h| h.algorithm() == algorithm) {
+            self.running.push(Hasher::new(algorithm));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        for h in &mut self.running {
+            h.update(bytes);
+        }
+    }
+
+    /// Forgets everything hashed so far (a body that starts over).
+    pub fn reset(&mut self) {
+        for h in &mut self.running {
+            *h = Hasher::new(h.algorithm());
+        }
+    }
+
+    /// The digest so far, if `algorithm` is being computed.
+    pub fn digest(&self, algorithm: Algorithm) -> Option<Vec<u8>> {
+        self.running
+            .iter()
+            .find(|h| h.algorithm() == algorithm)
+            .map(|h| h.clone().finish())
+    }
+}
+
+/// A reader that hashes what passes through it.
+pub struct Hashing<'h, R> {
+    inner: R,
+    hashes: &'h mut Hashes,
+}
+
+impl<'h, R> Hashing<'h, R> {
+    pub fn new(inner: R, hashes: &'h mut Hashes) -> Hashing<'h, R> {
+        Hashing { inner, hashes }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hashes.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// A digest the server sent for the body: RFC 9530 Content-Digest or Repr-Digest.
 ///
 /// They cover different bytes (RFC 9530 §2, §3): Content-Digest the content as
@@ -344,6 +404,22 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hash_sets_restart_and_add_once() {
+        let mut hashes = super::Hashes::default();
+        assert!(hashes.is_empty());
+        hashes.add(super::Algorithm::Sha256);
+        hashes.add(super::Algorithm::Sha256);
+        hashes.update(b"garbage");
+        hashes.reset();
+        hashes.update(b"abc");
+        assert_eq!(
+            super::to_hex(&hashes.digest(super::Algorithm::Sha256).unwrap()),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(hashes.digest(super::Algorithm::Sha512), None);
+    }
+
     use super::*;
     use crate::response::Field;
 

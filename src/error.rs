@@ -137,6 +137,15 @@ impl Error {
         }
     }
 
+    /// The HTTP status behind this error, if a response said no.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Status { status, .. } => Some(*status),
+            Error::At { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+
     /// Whether trying again may succeed (DESIGN §6 "Retries"): connection
     /// failures, resets, cut bodies, timeouts and the statuses servers use for
     /// "not now" (408, 429, 500, 502, 503, 504).

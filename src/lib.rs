@@ -63,6 +63,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Downloaded, or found already complete (-C) or up to date (-N).
     pub state: State,
+    /// Lowercase hex SHA-256 of the body, when `-w` uses `%{digest_sha256}`.
+    pub digest_sha256: Option<String>,
 }
 
 /// Runs every URL of `config`. `report` is told of each failure as it happens

@@ -190,6 +190,33 @@ impl Sink {
         }
     }
 
+    /// Feeds the first `len` bytes already in FILE.part to `each` (hashing the
+    /// part of a resumed body that an earlier run wrote).
+    pub fn read_back(&self, len: u64, mut each: impl FnMut(&[u8])) -> Result<(), Error> {
+        let Sink::Part(part) = self else {
+            return Ok(());
+        };
+        let file = File::open(&part.part).map_err(|e| part.error(e))?;
+        let mut limited = io::Read::take(file, len);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match io::Read::read(&mut limited, &mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => each(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(part.error(e)),
+            }
+        }
+    }
+
+    /// Throws away a body that failed a check: even `-C` must not keep it.
+    pub fn discard(&mut self) {
+        if self.can_restart() {
+            let _ = self.restart();
+            let _ = self.remember(None);
+        }
+    }
+
     /// The file the body ends up in, if any.
     pub fn path(&self) -> Option<&Path> {
         match self {

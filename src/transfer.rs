@@ -5,6 +5,7 @@
 
 use crate::body::{Body, BodyKind};
 use crate::config::{Config, Job, Method, Output};
+use crate::digest::{self, Algorithm, Hashes, ServerDigest};
 use crate::error::{Error, is_transient_status};
 use crate::escape;
 use crate::output::{Resume, Sink, stdout_error};
@@ -69,6 +70,11 @@ fn run_job(
         trace.step(&format!("Continuing FILE.part from byte {held}"));
         transfer.written = held;
         transfer.resume = Some(resume);
+        // Checksums cover the whole file: the part an earlier run wrote too.
+        if !transfer.hashes.is_empty() {
+            sink.read_back(held, |bytes| transfer.hashes.update(bytes))
+                .map_err(|e| e.at(job.url.display()))?;
+        }
     }
     let mut dest = Destination {
         stdout: &mut *sinks.stdout,
@@ -95,6 +101,7 @@ fn run_job(
                     redirects: transfer.redirects,
                     elapsed: transfer.started.elapsed(),
                     state,
+                    digest_sha256: transfer.sha256_hex(),
                 });
             }
             Err(e) => match transfer.plan_retry(&e, retries_left, &mut dest.sink) {
@@ -197,6 +204,9 @@ struct Transfer<'a> {
     retries: u32,
     /// `-N`: FILE's mtime as an HTTP-date, for If-Modified-Since.
     if_modified_since: Option<String>,
+    /// Digests of the body written so far: for `--checksum`, `%{digest_sha256}`
+    /// and the server's Content-Digest / Repr-Digest.
+    hashes: Hashes,
 }
 
 impl<'a> Transfer<'a> {
@@ -211,11 +221,19 @@ impl<'a> Transfer<'a> {
                 .map(httpdate::fmt_http_date),
             _ => None,
         };
+        let mut hashes = Hashes::default();
+        if let Some(c) = &config.checksum {
+            hashes.add(c.algorithm);
+        }
+        if config.write_out.as_ref().is_some_and(|w| w.needs_sha256()) {
+            hashes.add(Algorithm::Sha256);
+        }
         Transfer {
             config,
             job,
             bar,
             started,
+            hashes,
             deadline: config.network.max_time.map(|t| started + t),
             visited: vec![url.absolute_form()],
             url,
@@ -253,6 +271,7 @@ impl<'a> Transfer<'a> {
             redirects: 0,
             elapsed: self.started.elapsed(),
             state: State::AlreadyComplete,
+            digest_sha256: None,
         })
     }
 
@@ -316,9 +335,23 @@ impl<'a> Transfer<'a> {
                     (_, BodyKind::Length(n)) => Some(n),
                     _ => None,
                 };
+                // The server's own digests describe a body that came whole
+                // from this response; a range (a resumed body) is not checked.
+                let server_digests = if head.status == 200 && self.written == 0 {
+                    digest::server_digests(&head)
+                } else {
+                    Vec::new()
+                };
+                for d in &server_digests {
+                    self.hashes.add(d.algorithm);
+                }
                 self.bar.start(total, self.written);
                 let body = Meter::new(Body::new(kind, conn), self.bar.clone());
-                copy_body(body, dest, &mut self.written)?;
+                copy_body(body, dest, &mut self.written, &mut self.hashes)?;
+                if let Err(e) = self.verify(&server_digests, trace) {
+                    dest.sink.discard();
+                    return Err(e);
+                }
             }
             if self.config.files.remote_time
                 && let Some(time) = last_modified(&head)
@@ -482,6 +515,41 @@ impl<'a> Transfer<'a> {
         Ok(())
     }
 
+    /// Checks the body against the server's digests and `--checksum` (110).
+    fn verify(&self, server: &[ServerDigest], trace: &mut Trace<'_>) -> Result<(), Error> {
+        for d in server {
+            if self.hashes.digest(d.algorithm).as_ref() != Some(&d.expected) {
+                return Err(Error::Checksum(format!(
+                    "the body does not match the server's {} ({})",
+                    d.field, d.algorithm
+                )));
+            }
+            trace.step(&format!("{} {} verified", d.field, d.algorithm));
+        }
+        if let Some(c) = &self.config.checksum {
+            let got = self.hashes.digest(c.algorithm).unwrap_or_default();
+            if got != c.expected {
+                return Err(Error::Checksum(format!(
+                    "the body's {} is {}, not {} (--checksum)",
+                    c.algorithm,
+                    digest::to_hex(&got),
+                    digest::to_hex(&c.expected)
+                )));
+            }
+            trace.step(&format!("{} verified (--checksum)", c.algorithm));
+        }
+        Ok(())
+    }
+
+    /// Lowercase hex SHA-256 of the body, when `-w` asked for it.
+    fn sha256_hex(&self) -> Option<String> {
+        let wanted = self.config.write_out.as_ref()?.needs_sha256();
+        wanted
+            .then(|| self.hashes.digest(Algorithm::Sha256))
+            .flatten()
+            .map(|d| digest::to_hex(&d))
+    }
+
     /// A 416 to a range request whose Content-Range says the whole length is
     /// exactly what FILE.part holds: the body was complete, only not renamed.
     fn is_already_whole(&self, head: &Head, from: u64) -> bool {
@@ -522,6 +590,7 @@ impl<'a> Transfer<'a> {
             200 => {
                 sink.restart()?;
                 self.written = 0;
+                self.hashes.reset();
                 self.bar.restart();
                 trace.step("The server sent the whole body again: starting over");
                 Ok(())
@@ -560,6 +629,7 @@ impl<'a> Transfer<'a> {
         if start_over {
             sink.restart().ok()?;
             self.written = 0;
+            self.hashes.reset();
             self.bar.restart();
         }
         self.retries += 1;
@@ -648,11 +718,13 @@ fn content_range(head: &Head) -> Option<(u64, u64, Option<u64>)> {
 }
 
 /// Streams the body through one buffer into the sink, counting into `written`
-/// as it goes (so a retry knows where the body stopped).
+/// as it goes (so a retry knows where the body stopped) and hashing what is
+/// written.
 fn copy_body(
     mut body: impl Read,
     dest: &mut Destination<'_>,
     written: &mut u64,
+    hashes: &mut Hashes,
 ) -> Result<(), Error> {
     let mut buf = vec![0u8; BUFFER_SIZE];
     loop {
@@ -663,6 +735,7 @@ fn copy_body(
             Err(e) => return Err(Error::from_read(e)),
         };
         dest.sink.write(dest.stdout, &buf[..n])?;
+        hashes.update(&buf[..n]);
         *written += n as u64;
     }
 }

@@ -1,0 +1,243 @@
+//! `--checksum` and the server's own RFC 9530 digests: computed while streaming,
+//! a mismatch leaves no file (exit 110), `-v` says what was verified.
+
+use crate::support::server::{Recorded, Resource, Server, Step, raw, response};
+use crate::support::{fetch, names_in, temp};
+use assert_cmd::prelude::*;
+use predicates::prelude::*;
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const HELLO_SHA256: &str = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+const HELLO_SHA256_B64: &str = "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=";
+const HELLO_SHA512_B64: &str =
+    "MJ7MSJwS1utMxA9QyQLytNDtd+5RGnx6m808qG1M2G+YndNbxf9JlnDaNCVbRbDP2DDoH2Bdz33FVC6TrpzXbw==";
+
+#[test]
+fn a_matching_checksum_keeps_the_file() {
+    let server = Server::body("hello world");
+    let dir = temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args([
+            "-s",
+            "-v",
+            &server.url("/"),
+            "--checksum",
+            &format!("SHA256:{}", HELLO_SHA256.to_uppercase()),
+            "-o",
+        ])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("* sha256 verified (--checksum)"));
+    assert_eq!(fs::read(&file).unwrap(), b"hello world");
+}
+
+#[test]
+fn a_mismatched_checksum_is_110_and_leaves_no_file() {
+    let server = Server::body("hello world, tampered");
+    let dir = temp();
+    let file = dir.path().join("f");
+    fs::write(&file, "old").unwrap();
+    fetch()
+        .args([
+            &server.url("/"),
+            "--checksum",
+            &format!("sha256:{HELLO_SHA256}"),
+            "-o",
+        ])
+        .arg(&file)
+        .assert()
+        .code(110)
+        .stderr(
+            predicate::str::contains("checksum mismatch")
+                .and(predicate::str::contains(HELLO_SHA256)),
+        );
+    assert_eq!(fs::read_to_string(&file).unwrap(), "old");
+    assert_eq!(names_in(dir.path()), ["f"]);
+}
+
+#[test]
+fn checksum_syntax_errors_are_usage_errors() {
+    for bad in [
+        "md5:abc",
+        "sha256:abc",
+        "sha256",
+        &format!("sha512:{HELLO_SHA256}"),
+        "sha256:zz",
+    ] {
+        fetch()
+            .args(["http://127.0.0.1:9/", "--checksum", bad])
+            .assert()
+            .code(2);
+    }
+}
+
+#[test]
+fn the_servers_digests_are_verified() {
+    for field in [
+        format!("Content-Digest: sha-256=:{HELLO_SHA256_B64}:"),
+        format!("Repr-Digest: sha-512=:{HELLO_SHA512_B64}:, sha-256=:{HELLO_SHA256_B64}:"),
+    ] {
+        let server = Server::bytes(response("200 OK", &[&field], b"hello world"));
+        let dir = temp();
+        fetch()
+            .args(["-v", "-s", &server.url("/"), "-o"])
+            .arg(dir.path().join("f"))
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(" verified\n"));
+    }
+}
+
+#[test]
+fn a_body_that_does_not_match_the_servers_digest_is_110() {
+    let server = Server::bytes(response(
+        "200 OK",
+        &[&format!("Content-Digest: sha-256=:{HELLO_SHA256_B64}:")],
+        b"hello wOrld",
+    ));
+    let dir = temp();
+    fetch()
+        .args([&server.url("/"), "-o"])
+        .arg(dir.path().join("f"))
+        .assert()
+        .code(110)
+        .stderr(predicate::str::contains(
+            "does not match the server's Content-Digest (sha256)",
+        ));
+    assert!(names_in(dir.path()).is_empty());
+
+    // Chunked framing does not change what the digest covers.
+    let server = Server::bytes(raw(
+        &format!(
+            "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\nRepr-Digest: sha-256=:{HELLO_SHA256_B64}:\n\n"
+        ),
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    ));
+    fetch()
+        .arg(server.url("/"))
+        .assert()
+        .success()
+        .stdout("hello world");
+}
+
+#[test]
+fn a_checksum_covers_a_resumed_file_whole() {
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+    let expected = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(&body);
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let count = Arc::new(AtomicUsize::new(0));
+    let resource = Resource::new(body.clone(), "v1");
+    let server = Server::start(move |req: &Recorded| {
+        let first = count.fetch_add(1, Ordering::SeqCst) == 0;
+        resource.answer(req, first.then_some(40_000))
+    });
+    let dir = temp();
+    let file = dir.path().join("f");
+    let sum = format!("sha256:{expected}");
+    fetch()
+        .args(["-s", "-C", &server.url("/"), "--checksum", &sum, "-o"])
+        .arg(&file)
+        .assert()
+        .code(56);
+    fetch()
+        .args(["-s", "-C", &server.url("/"), "--checksum", &sum, "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert!(fs::read(&file).unwrap() == body);
+
+    // The same within one run: a retry that resumes.
+    let count = Arc::new(AtomicUsize::new(0));
+    let resource = Resource::new(body.clone(), "v1");
+    let server = Server::start(move |req: &Recorded| {
+        let first = count.fetch_add(1, Ordering::SeqCst) == 0;
+        resource.answer(req, first.then_some(30_000))
+    });
+    let file = dir.path().join("g");
+    fetch()
+        .args([
+            "-s",
+            "--retry",
+            "1",
+            "--retry-delay",
+            "0.01",
+            &server.url("/"),
+            "--checksum",
+            &sum,
+            "-o",
+        ])
+        .arg(&file)
+        .assert()
+        .success();
+    assert!(server.requests()[1].field("Range").is_some());
+}
+
+#[test]
+fn a_mismatch_with_continue_keeps_no_part_either() {
+    let server = Server::body("not what was promised");
+    let dir = temp();
+    fetch()
+        .args([
+            "-C",
+            &server.url("/"),
+            "--checksum",
+            &format!("sha256:{HELLO_SHA256}"),
+            "-o",
+        ])
+        .arg(dir.path().join("f"))
+        .assert()
+        .code(110);
+    assert!(names_in(dir.path()).is_empty());
+}
+
+#[test]
+fn several_urls_with_one_checksum_is_a_usage_error() {
+    fetch()
+        .args([
+            "http://127.0.0.1:9/a",
+            "http://127.0.0.1:9/b",
+            "--checksum",
+            &format!("sha256:{HELLO_SHA256}"),
+        ])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn a_206_is_not_checked_against_repr_digest() {
+    // Repr-Digest covers the whole file; a range response carries only part.
+    let count = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(move |req: &Recorded| {
+        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+            vec![
+                Step::Send(raw(
+                    &format!(
+                        "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: \"e\"\nRepr-Digest: sha-256=:{HELLO_SHA256_B64}:\nContent-Length: 11\n\n"
+                    ),
+                    b"hello",
+                )),
+                Step::Reset,
+            ]
+        } else {
+            assert_eq!(req.field("Range"), Some("bytes=5-"));
+            vec![Step::Send(raw(
+                &format!(
+                    "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-10/11\nRepr-Digest: sha-256=:{HELLO_SHA256_B64}:\nContent-Length: 6\n\n"
+                ),
+                b" world",
+            ))]
+        }
+    });
+    fetch()
+        .args(["--retry", "1", "--retry-delay", "0.01", &server.url("/")])
+        .assert()
+        .success()
+        .stdout("hello world");
+}

@@ -1,0 +1,86 @@
+//! `-w/--write-out`: one rendering per transfer on stdout, failures included,
+//! and `%{json}` lines a script can consume.
+
+use crate::support::server::{Server, response};
+use crate::support::{fetch, temp};
+use assert_cmd::prelude::*;
+
+#[test]
+fn variables_after_a_download() {
+    let server = Server::bytes(response(
+        "200 OK",
+        &["Content-Type: text/plain"],
+        b"hello world",
+    ));
+    let dir = temp();
+    let file = dir.path().join("out.txt");
+    let out = fetch()
+        .args(["-s", &server.url("/x"), "-o"])
+        .arg(&file)
+        .args(["-w", "%{http_code} %{size_download} %{content_type} %{num_redirects} %{exitcode} %{filename_effective} %{url_effective}\\n%{digest_sha256}\\n"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert_eq!(
+        stdout,
+        format!(
+            "200 11 text/plain 0 0 {} {}\nb94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9\n",
+            file.display(),
+            server.url("/x")
+        )
+    );
+}
+
+#[test]
+fn json_lines_for_a_batch_with_a_failure() {
+    let server = Server::start(|req: &crate::support::server::Recorded| {
+        if req.target() == "/missing" {
+            vec![crate::support::server::Step::Send(response(
+                "404 Not Found",
+                &[],
+                b"",
+            ))]
+        } else {
+            vec![crate::support::server::Step::Send(response(
+                "200 OK",
+                &[],
+                b"ok",
+            ))]
+        }
+    });
+    let dir = temp();
+    let out = fetch()
+        .current_dir(dir.path())
+        .args([
+            "-s",
+            &server.url("/present"),
+            &server.url("/missing"),
+            "-w",
+            "%{json}\\n",
+        ])
+        .assert()
+        .code(22);
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    let ok = lines.iter().find(|l| l.contains("/present")).unwrap();
+    let failed = lines.iter().find(|l| l.contains("/missing")).unwrap();
+    assert!(
+        ok.starts_with("{\"http_code\":200,\"size_download\":2,"),
+        "{ok}"
+    );
+    assert!(ok.contains("\"exitcode\":0,\"errormsg\":null"), "{ok}");
+    assert!(failed.starts_with("{\"http_code\":404,"), "{failed}");
+    assert!(
+        failed.contains("\"exitcode\":22,\"errormsg\":\"http://"),
+        "{failed}"
+    );
+}
+
+#[test]
+fn unknown_variables_are_usage_errors() {
+    fetch()
+        .args(["http://127.0.0.1:9/", "-w", "%{nonsense}"])
+        .assert()
+        .code(2);
+}
