@@ -10,6 +10,7 @@ mod files;
 mod framing;
 mod integrity;
 mod naming;
+mod nginx;
 mod progress;
 mod proxy;
 mod redirects;

@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: the test server and a way to run
 //! the real `fetch` binary.
 
+pub mod nginx;
 pub mod server;
 pub mod tinyproxy;
 pub mod tls;
