@@ -3,10 +3,12 @@
 
 mod chunked;
 mod close;
+mod decode;
 mod length;
 
 pub use chunked::{ChunkedReader, MAX_CHUNK_LINE, MAX_TRAILER_BYTES};
 pub use close::CloseReader;
+pub use decode::{Coding, MAX_CODINGS, content_codings, decoder};
 pub use length::LengthReader;
 
 use crate::error::Error;
