@@ -49,6 +49,10 @@ pub struct Args {
     #[arg(short = 'R', long, help_heading = "Output")]
     remote_time: bool,
 
+    /// Ask for gzip, deflate or br and decode while streaming (without it, bytes are written as received)
+    #[arg(long, conflicts_with = "resume", help_heading = "Request")]
+    compressed: bool,
+
     /// Expected digest of the body, sha256:HEX or sha512:HEX; a mismatch leaves no file (exit 110)
     #[arg(long, value_name = "ALGO:HEX", value_parser = |s: &str| s.parse::<Checksum>(), help_heading = "Output")]
     checksum: Option<Checksum>,
@@ -367,6 +371,7 @@ impl Args {
             ));
         }
         config.checksum = self.checksum;
+        config.compressed = self.compressed;
         config.write_out = self.write_out.as_deref().map(WriteOut::parse).transpose()?;
         config.files = Files {
             resume: self.resume,

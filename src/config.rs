@@ -37,6 +37,8 @@ pub struct Config {
     pub checksum: Option<crate::digest::Checksum>,
     /// `-w`: printed to stdout after each transfer.
     pub write_out: Option<crate::report::WriteOut>,
+    /// `--compressed`: ask for gzip, deflate and br, and decode while streaming.
+    pub compressed: bool,
 }
 
 /// What is done with an existing FILE and its metadata.
@@ -203,6 +205,7 @@ impl Config {
             files: Files::default(),
             checksum: None,
             write_out: None,
+            compressed: false,
         }
     }
 }

@@ -13,6 +13,8 @@ pub struct Request<'a> {
     pub credentials: Option<&'a Credentials>,
     /// For a proxy that forwards plain http: its `Proxy-Authorization`.
     pub proxy_credentials: Option<&'a Credentials>,
+    /// `--compressed`: send `Accept-Encoding` for the codings fetch decodes.
+    pub compressed: bool,
     /// Extra fields; one whose name matches a default field replaces it, and an
     /// empty value removes it (curl's `-H 'Name:'`).
     pub extra: &'a [(String, String)],
@@ -26,6 +28,9 @@ impl Request<'_> {
             ("User-Agent", self.user_agent.to_owned()),
             ("Accept", "*/*".to_owned()),
         ];
+        if self.compressed {
+            fields.push(("Accept-Encoding", "gzip, deflate, br".to_owned()));
+        }
         if let Some(c) = self.credentials {
             fields.push(("Authorization", basic_auth(c)));
         }
@@ -106,6 +111,7 @@ mod tests {
             user_agent: "fetch/1",
             credentials,
             proxy_credentials: None,
+            compressed: false,
             extra,
         };
         String::from_utf8(r.to_bytes()).unwrap()

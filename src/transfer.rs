@@ -3,9 +3,9 @@
 //! failures (continuing with a range request when the server allows it), and pour
 //! the body into the sink, which becomes FILE only when all is well.
 
-use crate::body::{Body, BodyKind};
+use crate::body::{self, Body, BodyKind};
 use crate::config::{Config, Job, Method, Output};
-use crate::digest::{self, Algorithm, Hashes, ServerDigest};
+use crate::digest::{self, Algorithm, Hashes, Hashing, ServerDigest};
 use crate::error::{Error, is_transient_status};
 use crate::escape;
 use crate::output::{Resume, Sink, stdout_error};
@@ -321,7 +321,12 @@ impl<'a> Transfer<'a> {
             if head.status >= 400 && !self.config.no_fail {
                 return Err(status_error(&head));
             }
-            self.resume = resume_from(&head, self.resume.take());
+            // A compressed stream cannot be continued from its middle.
+            self.resume = if self.config.compressed && head.value("content-encoding").is_some() {
+                None
+            } else {
+                resume_from(&head, self.resume.take())
+            };
             dest.sink.remember(self.resume.as_ref())?;
 
             if self.config.method == Method::Head {
@@ -335,20 +340,38 @@ impl<'a> Transfer<'a> {
                     (_, BodyKind::Length(n)) => Some(n),
                     _ => None,
                 };
-                // The server's own digests describe a body that came whole
-                // from this response; a range (a resumed body) is not checked.
+                // --compressed: undo the content codings while streaming.
+                let codings = if self.config.compressed {
+                    body::content_codings(&head)?
+                } else {
+                    Vec::new()
+                };
+                // The server's own digests describe the content as sent (before
+                // decoding), and a body that came whole from this response; a
+                // range (a resumed body) is not checked.
                 let server_digests = if head.status == 200 && self.written == 0 {
                     digest::server_digests(&head)
                 } else {
                     Vec::new()
                 };
+                let mut content = Hashes::default();
                 for d in &server_digests {
-                    self.hashes.add(d.algorithm);
+                    if codings.is_empty() {
+                        self.hashes.add(d.algorithm);
+                    } else {
+                        content.add(d.algorithm);
+                    }
                 }
                 self.bar.start(total, self.written);
-                let body = Meter::new(Body::new(kind, conn), self.bar.clone());
-                copy_body(body, dest, &mut self.written, &mut self.hashes)?;
-                if let Err(e) = self.verify(&server_digests, trace) {
+                let wire = Meter::new(Body::new(kind, conn), self.bar.clone());
+                let decoded = body::decoder(Hashing::new(wire, &mut content), &codings);
+                copy_body(decoded, dest, &mut self.written, &mut self.hashes)?;
+                let content_hashes = if codings.is_empty() {
+                    &self.hashes
+                } else {
+                    &content
+                };
+                if let Err(e) = self.verify(&server_digests, content_hashes, trace) {
                     dest.sink.discard();
                     return Err(e);
                 }
@@ -471,6 +494,7 @@ impl<'a> Transfer<'a> {
             user_agent: &config.user_agent,
             credentials,
             proxy_credentials: proxy_credentials.as_ref(),
+            compressed: config.compressed,
             extra: &extra,
         }
         .to_bytes();
@@ -515,10 +539,16 @@ impl<'a> Transfer<'a> {
         Ok(())
     }
 
-    /// Checks the body against the server's digests and `--checksum` (110).
-    fn verify(&self, server: &[ServerDigest], trace: &mut Trace<'_>) -> Result<(), Error> {
+    /// Checks the content (as sent) against the server's digests, and the body
+    /// (as written) against `--checksum` (110).
+    fn verify(
+        &self,
+        server: &[ServerDigest],
+        content: &Hashes,
+        trace: &mut Trace<'_>,
+    ) -> Result<(), Error> {
         for d in server {
-            if self.hashes.digest(d.algorithm).as_ref() != Some(&d.expected) {
+            if content.digest(d.algorithm).as_ref() != Some(&d.expected) {
                 return Err(Error::Checksum(format!(
                     "the body does not match the server's {} ({})",
                     d.field, d.algorithm

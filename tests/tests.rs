@@ -4,6 +4,7 @@
 mod support;
 
 mod batch;
+mod compressed;
 mod download;
 mod exit_codes;
 mod files;
