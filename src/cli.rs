@@ -13,23 +13,196 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// `--version`: the version and what fetch speaks with.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (HTTP/1.1; TLS: rustls with the ring provider)"
+);
+
+const ABOUT: &str =
+    "Download a URL over HTTP/1.1: the head to stdout, the body to a file or stdout.";
+
+const LONG_ABOUT: &str = "\
+Download a URL over HTTP/1.1: the head to stdout, the body to a file or stdout.
+
+fetch speaks HTTP/1.1 itself (rustls for https). A download to FILE is written to
+FILE.part and renamed onto FILE only when the whole body arrived and passed every
+check, so FILE is either complete or untouched. Redirects are followed, a status
+>= 400 writes nothing (exit 22), and errors are one line on stderr: 'fetch: what: why'.";
+
+/// Shown at the end of `-h` (the first three) and `--help`, and in the man page.
+const EXAMPLES: [(&str, &str); 6] = [
+    (
+        "fetch www.sina.com.cn -o sina.html",
+        "download a page (the head on stdout)",
+    ),
+    (
+        "fetch -s https://host/data.tar.gz | tar xz",
+        "stream a body into a pipeline",
+    ),
+    (
+        "fetch --input-file urls.txt -j 8 --output-dir dl",
+        "a batch, eight at a time",
+    ),
+    (
+        "fetch -C -O https://host/big.iso",
+        "continue a cut download",
+    ),
+    (
+        "fetch -s URL -o f --checksum sha256:HEX",
+        "verify while downloading",
+    ),
+    (
+        "fetch -s -o /dev/null -w '%{http_code}\\n' URL",
+        "just the status code",
+    ),
+];
+
+/// DESIGN §4: curl's numbers, so scripts carry over.
+const EXIT_CODES: [(u8, &str); 22] = [
+    (
+        0,
+        "success (also a 304 with -N, and a reader of stdout that hung up)",
+    ),
+    (
+        1,
+        "scheme other than http/https, or a redirect from https to http",
+    ),
+    (2, "usage error"),
+    (3, "malformed URL"),
+    (5, "the proxy's host name could not be resolved"),
+    (6, "the host name could not be resolved"),
+    (7, "could not connect"),
+    (
+        8,
+        "malformed or unacceptable response: status line, head, framing, a limit",
+    ),
+    (18, "the body ended early"),
+    (22, "final status >= 400 (--no-fail keeps the body)"),
+    (23, "could not write the output"),
+    (
+        28,
+        "timed out (--connect-timeout, --read-timeout, --max-time)",
+    ),
+    (33, "a resume could not continue the body"),
+    (35, "the TLS handshake failed"),
+    (47, "too many redirects (--max-redirs), or a redirect loop"),
+    (52, "the server closed without sending anything"),
+    (56, "connection reset or failed; the proxy refused CONNECT"),
+    (60, "the certificate is not trusted (--cacert, -k)"),
+    (61, "a --compressed body cannot be decoded"),
+    (77, "the --cacert file cannot be used"),
+    (
+        110,
+        "checksum mismatch (--checksum, or the server's Content-Digest)",
+    ),
+    (
+        130,
+        "interrupted (Ctrl-C): FILE.part is removed (kept with -C)",
+    ),
+];
+
+/// The environment variables fetch reads.
+const ENVIRONMENT: [(&str, &str); 3] = [
+    (
+        "http_proxy, https_proxy (or HTTP_PROXY, HTTPS_PROXY)",
+        "the proxy for http and https URLs, unless --proxy is given",
+    ),
+    (
+        "no_proxy (or NO_PROXY)",
+        "hosts reached directly: names (with their subdomains), addresses, or *",
+    ),
+    (
+        "SSL_CERT_FILE, SSL_CERT_DIR",
+        "where the system's trusted certificates are",
+    ),
+];
+
+/// `-h`'s tail: three examples.
+fn short_extra() -> String {
+    let mut text = String::from("Examples:\n");
+    for (command, what) in &EXAMPLES[..3] {
+        text.push_str(&format!("  {command:<50} {what}\n"));
+    }
+    text
+}
+
+/// `--help`'s tail: every example, the exit codes and the environment.
+fn long_extra() -> String {
+    let mut text = String::from("Examples:\n");
+    for (command, what) in EXAMPLES {
+        text.push_str(&format!("  {command:<50} {what}\n"));
+    }
+    text.push_str("\nExit codes (curl's numbers):\n");
+    for (code, what) in EXIT_CODES {
+        text.push_str(&format!("  {code:>4}  {what}\n"));
+    }
+    text.push_str("\nEnvironment:\n");
+    for (names, what) in ENVIRONMENT {
+        text.push_str(&format!("  {names}\n        {what}\n"));
+    }
+    text
+}
+
+/// The command line as parsed and documented: the derive plus the tails of
+/// the help texts, which are built from the tables above.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Args::command()
+        .after_help(short_extra())
+        .after_long_help(long_extra())
+}
+
+/// Parses the process's arguments; clap prints usage errors (exit 2) and help.
+pub fn parse() -> Args {
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// What `--generate` prints.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Generate {
+    /// The man page (roff)
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fetch",
-    version,
-    about = "Download a URL over HTTP/1.1: the head to stdout, the body to a file or stdout.",
-    after_help = "Examples:\n  fetch www.sina.com.cn -o sina.html\n  fetch -s http://host/data.tar.gz | tar xz\n  fetch --input-file urls.txt -j 8 --output-dir downloads"
+    version = VERSION,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    override_usage = "fetch [OPTIONS] <URL>...\n       fetch [OPTIONS] --input-file <FILE>"
 )]
 pub struct Args {
     /// http://…, https://… or a bare host[:port][/path] (meaning http://)
-    #[arg(value_name = "URL", required_unless_present = "input_file")]
+    #[arg(value_name = "URL", required_unless_present_any = ["input_file", "generate"])]
     urls: Vec<String>,
 
-    /// Write the body to FILE (through FILE.part, renamed when complete); '-' is stdout. Repeat for each URL, in order
+    /// Print the man page or a shell completion script, generated from these
+    /// very flags, and exit
+    #[arg(long, value_enum, value_name = "KIND", hide = true, exclusive = true)]
+    generate: Option<Generate>,
+
+    // Output
+    /// Write the body to FILE ('-' is stdout); repeat for several URLs
+    ///
+    /// The body goes to FILE.part beside FILE and is renamed onto FILE only when
+    /// complete and checked; on failure FILE.part is removed and an existing FILE
+    /// is untouched. With several URLs the first -o names the first URL's file,
+    /// and so on; URLs without one go to their -O name.
     #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
     output: Vec<PathBuf>,
 
-    /// Name the file after the URL's last path segment (never a name chosen by the server)
+    /// Name the file after the URL's last path segment
+    ///
+    /// Percent-decoded, without '/', '\', control characters or leading dots;
+    /// index.html when empty. Never a name chosen by the server
+    /// (Content-Disposition, redirect targets).
     #[arg(short = 'O', long, help_heading = "Output")]
     remote_name: bool,
 
@@ -37,31 +210,40 @@ pub struct Args {
     #[arg(long, value_name = "DIR", help_heading = "Output")]
     output_dir: Option<PathBuf>,
 
-    /// Continue FILE from FILE.part (kept on failure for the next try)
+    /// Continue FILE from FILE.part
+    ///
+    /// Asks for the rest with Range and If-Range (the validator is kept in
+    /// FILE.part.meta), so two versions of a file are never stitched together.
+    /// FILE.part is kept on failure for the next try. A finished FILE without
+    /// FILE.part means there is nothing to do.
     #[arg(short = 'C', long = "continue", help_heading = "Output")]
     resume: bool,
 
     /// Download only if the server's copy is newer than FILE (implies -R)
+    ///
+    /// Sends If-Modified-Since with FILE's modification time; a 304 leaves FILE
+    /// untouched and exits 0.
     #[arg(short = 'N', long, help_heading = "Output")]
     newer: bool,
 
-    /// Give FILE the server's Last-Modified time
+    /// Set FILE's modification time from Last-Modified
     #[arg(short = 'R', long, help_heading = "Output")]
     remote_time: bool,
 
-    /// Ask for gzip, deflate or br and decode while streaming (without it, bytes are written as received)
-    #[arg(long, conflicts_with = "resume", help_heading = "Request")]
-    compressed: bool,
-
-    /// Expected digest of the body, sha256:HEX or sha512:HEX; a mismatch leaves no file (exit 110)
+    /// Check the body's digest: sha256:HEX or sha512:HEX
+    ///
+    /// Computed while streaming; a mismatch leaves no file and exits 110.
     #[arg(long, value_name = "ALGO:HEX", value_parser = |s: &str| s.parse::<Checksum>(), help_heading = "Output")]
     checksum: Option<Checksum>,
 
-    /// Write the body and exit 0 whatever the status (default: a status >= 400 writes nothing, exit 22)
+    /// Write the body and exit 0 whatever the status
+    ///
+    /// By default a final status >= 400 writes nothing and exits 22.
     #[arg(long, help_heading = "Output")]
     no_fail: bool,
 
-    /// No head on stdout; errors still go to stderr
+    // Display
+    /// No head, no progress bar, no batch summary; errors still show
     #[arg(short, long, help_heading = "Display")]
     silent: bool,
 
@@ -81,23 +263,21 @@ pub struct Args {
     #[arg(long, help_heading = "Display")]
     no_progress: bool,
 
-    /// After each transfer print FMT to stdout: %{http_code} %{size_download} %{time_total} %{url_effective} %{filename_effective} %{num_redirects} %{content_type} %{exitcode} %{errormsg} %{digest_sha256} %{json}, \n
+    /// After each transfer print FMT to stdout (e.g. '%{http_code}\n')
+    ///
+    /// Variables: %{http_code} %{size_download} %{time_total} %{url_effective}
+    /// %{filename_effective} %{num_redirects} %{content_type} %{exitcode}
+    /// %{errormsg} %{digest_sha256} and %{json} (one line of JSON with all of
+    /// them). Escapes: \n \t \r \\ and %% for a percent sign.
     #[arg(short = 'w', long, value_name = "FMT", help_heading = "Display")]
     write_out: Option<String>,
 
-    /// More URLs from FILE, one a line ('-' is stdin; blank lines and # comments skipped)
-    #[arg(long, value_name = "FILE", help_heading = "Batch")]
-    input_file: Option<PathBuf>,
-
-    /// Transfers at once when there are several URLs
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Batch")]
-    parallel: u16,
-
+    // Request
     /// Send HEAD; the head is the output
     #[arg(short = 'I', long = "head", help_heading = "Request")]
     head: bool,
 
-    /// Extra request field, repeatable; 'Name:' with no value removes a default field
+    /// Extra request field, repeatable ('Name:' removes a default field)
     #[arg(
         short = 'H',
         long = "header",
@@ -111,9 +291,30 @@ pub struct Args {
     user_agent: Option<String>,
 
     /// Basic authentication (URL userinfo does the same)
+    ///
+    /// Credentials go only to the URL's origin: a redirect elsewhere drops them.
     #[arg(short = 'u', long, value_name = "USER:PASS", help_heading = "Request")]
     user: Option<String>,
 
+    /// Ask for gzip, deflate or br and decode while streaming
+    ///
+    /// Without it no Accept-Encoding is sent and bytes are written as received.
+    #[arg(long, conflicts_with = "resume", help_heading = "Request")]
+    compressed: bool,
+
+    /// Follow redirects (the default; accepted for curl habits)
+    #[arg(short = 'L', long, help_heading = "Request")]
+    location: bool,
+
+    /// Do not follow redirects: a 3xx is the final response
+    #[arg(long, conflicts_with = "location", help_heading = "Request")]
+    no_follow: bool,
+
+    /// Most redirects to follow
+    #[arg(long, value_name = "N", default_value_t = fetch::config::DEFAULT_MAX_REDIRECTS, help_heading = "Request")]
+    max_redirs: u32,
+
+    // Network
     /// Seconds to resolve and connect
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds, help_heading = "Network")]
     connect_timeout: Duration,
@@ -122,9 +323,24 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds, help_heading = "Network")]
     read_timeout: Duration,
 
-    /// Limit on the whole transfer, in seconds [default: none]
+    /// Limit on the whole transfer, retries included, in seconds [default: none]
     #[arg(short = 'm', long, value_name = "SECS", value_parser = seconds, help_heading = "Network")]
     max_time: Option<Duration>,
+
+    /// Retry transient failures N times, resuming cut bodies
+    ///
+    /// Connect failures, resets, timeouts, bodies cut short, empty replies and
+    /// the statuses 408, 429, 500, 502, 503 and 504. A cut body continues with a
+    /// range request when the server allows it.
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Network")]
+    retry: u32,
+
+    /// First wait between retries, in seconds
+    ///
+    /// It doubles for each retry (times a random factor between 0.5 and 1.5)
+    /// unless the server sends Retry-After; no wait is longer than 10 minutes.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds, help_heading = "Network")]
+    retry_delay: Duration,
 
     /// IPv4 addresses only
     #[arg(
@@ -139,27 +355,10 @@ pub struct Args {
     #[arg(short = '6', long = "ipv6", help_heading = "Network")]
     ipv6: bool,
 
-    /// Follow redirects (the default; accepted for curl habits)
-    #[arg(short = 'L', long, help_heading = "Request")]
-    location: bool,
-
-    /// Do not follow redirects: a 3xx is the final response
-    #[arg(long, conflicts_with = "location", help_heading = "Request")]
-    no_follow: bool,
-
-    /// Most redirects to follow
-    #[arg(long, value_name = "N", default_value_t = fetch::config::DEFAULT_MAX_REDIRECTS, help_heading = "Request")]
-    max_redirs: u32,
-
-    /// Retry transient failures N times (connect failures, resets, timeouts, 408/429/5xx), resuming cut bodies
-    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Network")]
-    retry: u32,
-
-    /// First wait between retries, in seconds; it doubles each time (with jitter) unless the server sends Retry-After
-    #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds, help_heading = "Network")]
-    retry_delay: Duration,
-
-    /// HTTP proxy for http and https URLs ("" for none); default: http_proxy, https_proxy
+    /// HTTP proxy for http and https URLs ("" for none)
+    ///
+    /// Default: http_proxy for http URLs and https_proxy for https URLs (or
+    /// their upper-case forms); no_proxy lists hosts reached directly.
     #[arg(long, value_name = "URL", help_heading = "Network")]
     proxy: Option<String>,
 
@@ -170,6 +369,20 @@ pub struct Args {
     /// Do not verify the server's certificate
     #[arg(short = 'k', long, help_heading = "Network")]
     insecure: bool,
+
+    // Batch
+    /// More URLs from FILE, one a line ('-' is stdin)
+    ///
+    /// Blank lines and lines starting with # are skipped.
+    #[arg(long, value_name = "FILE", help_heading = "Batch")]
+    input_file: Option<PathBuf>,
+
+    /// Transfers at once when there are several URLs
+    ///
+    /// A failure does not stop the others; the exit code is the first
+    /// failure's, in input order.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Batch")]
+    parallel: u16,
 }
 
 /// URLs from `--input-file` (`-` is stdin): one a line, blank lines and `#`
@@ -322,7 +535,66 @@ fn parse_header(text: &str) -> Result<(String, String), Error> {
     Ok((name.to_owned(), value.trim().to_owned()))
 }
 
+/// Writes the man page or a completion script for `kind`.
+pub fn generate(kind: Generate, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut command = command();
+    let shell = match kind {
+        Generate::Man => return man_page(command, out),
+        Generate::Bash => clap_complete::Shell::Bash,
+        Generate::Zsh => clap_complete::Shell::Zsh,
+        Generate::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut command, "fetch", out);
+    Ok(())
+}
+
+/// The man page: clap_mangen's sections for what clap knows, then examples,
+/// exit status and environment as proper man sections.
+fn man_page(command: clap::Command, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let man = clap_mangen::Man::new(
+        command
+            .after_help(None::<&str>)
+            .after_long_help(None::<&str>),
+    );
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    writeln!(out, ".SH EXAMPLES")?;
+    for (command, what) in EXAMPLES {
+        writeln!(out, ".TP\n\\fB{}\\fR\n{}", roff(command), roff(what))?;
+    }
+    writeln!(out, ".SH \"EXIT STATUS\"")?;
+    for (code, what) in EXIT_CODES {
+        writeln!(out, ".TP\n\\fB{code}\\fR\n{}", roff(what))?;
+    }
+    writeln!(out, ".SH ENVIRONMENT")?;
+    for (names, what) in ENVIRONMENT {
+        writeln!(out, ".TP\n\\fB{}\\fR\n{}", roff(names), roff(what))?;
+    }
+    man.render_version_section(out)
+}
+
+/// Text for a roff line: backslashes and hyphens escaped, no leading control
+/// character.
+fn roff(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\e")
+        .replace('-', "\\-")
+        .replace('\'', "\\(aq");
+    match escaped.chars().next() {
+        Some('.') => format!("\\&{escaped}"),
+        _ => escaped,
+    }
+}
+
 impl Args {
+    /// `--generate`, when given: nothing is downloaded.
+    pub fn generate_kind(&self) -> Option<Generate> {
+        self.generate
+    }
+
     /// Validates everything and builds the library's configuration.
     pub fn into_config(self) -> Result<Config, Error> {
         let mut inputs = self.urls.clone();
@@ -470,7 +742,12 @@ mod tests {
 
     #[test]
     fn clap_definition_is_valid() {
-        use clap::CommandFactory;
-        Args::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn roff_escapes() {
+        assert_eq!(roff("-o 'x' a\\b"), "\\-o \\(aqx\\(aq a\\eb");
+        assert_eq!(roff(".hidden"), "\\&.hidden");
     }
 }

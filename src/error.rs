@@ -48,7 +48,7 @@ pub enum Error {
     Truncated(String),
 
     /// A proxy answered CONNECT with something other than 2xx (exit 56).
-    #[error("the proxy refused the tunnel: HTTP {status} {reason}")]
+    #[error("the proxy refused the tunnel: HTTP {status} {reason} (--proxy, https_proxy)")]
     ProxyRefused { status: u16, reason: String },
 
     /// The final status is >= 400 and `--no-fail` was not given (exit 22).
@@ -76,7 +76,7 @@ pub enum Error {
     Certificate(String),
 
     /// A `--compressed` body that cannot be decoded (exit 61).
-    #[error("cannot decode the body: {0}")]
+    #[error("cannot decode the body: {0} (without --compressed it is saved as sent)")]
     Decode(String),
 
     /// The body's digest is not the one expected: `--checksum`, or the server's

@@ -114,6 +114,9 @@ fn handshake_error(e: io::Error) -> Error {
             rustls::Error::NoCertificatesPresented => {
                 Error::Certificate("the server presented no certificate".into())
             }
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+                Error::Tls("the server did not answer in TLS (plain http on this port?)".into())
+            }
             other => Error::Tls(other.to_string()),
         };
     }
@@ -127,17 +130,20 @@ fn handshake_error(e: io::Error) -> Error {
 
 fn describe_certificate(why: &rustls::CertificateError) -> String {
     use rustls::CertificateError as C;
-    match why {
+    let what = match why {
         C::UnknownIssuer => {
-            "issued by an unknown authority (use --cacert FILE, or -k to skip verification)".into()
+            return "issued by an unknown authority (--cacert FILE trusts a private CA; \
+                    -k skips verification)"
+                .into();
         }
-        C::NotValidForName | C::NotValidForNameContext { .. } => {
-            "not valid for this host name".into()
-        }
-        C::Expired | C::ExpiredContext { .. } => "expired".into(),
-        C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet".into(),
-        other => format!("{other:?}"),
-    }
+        C::NotValidForName | C::NotValidForNameContext { .. } => "not valid for this host name",
+        C::Expired | C::ExpiredContext { .. } => "expired",
+        C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet",
+        C::Revoked => "revoked",
+        C::BadSignature => "badly signed",
+        other => return format!("{other:?} (-k skips verification)"),
+    };
+    format!("{what} (-k skips verification)")
 }
 
 /// `-k`: accepts any certificate, but still checks that the server holds the

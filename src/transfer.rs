@@ -612,8 +612,9 @@ impl<'a> Transfer<'a> {
                         Ok(())
                     }
                     _ => Err(Error::Resume(format!(
-                        "asked for the bytes from {from}, got Content-Range '{}'",
-                        escape::for_message(head.value("content-range").unwrap_or("").as_bytes())
+                        "asked for the bytes from {from}, got Content-Range '{}'{}",
+                        escape::for_message(head.value("content-range").unwrap_or("").as_bytes()),
+                        self.start_over_hint()
                     ))),
                 }
             }
@@ -626,8 +627,18 @@ impl<'a> Transfer<'a> {
                 Ok(())
             }
             status => Err(Error::Resume(format!(
-                "the server answered HTTP {status} to a range request"
+                "the server answered HTTP {status} to a range request{}",
+                self.start_over_hint()
             ))),
+        }
+    }
+
+    /// With -C, how to get out of a resume that cannot work.
+    fn start_over_hint(&self) -> &'static str {
+        if self.config.files.resume {
+            " (remove FILE.part, or drop -C, to start over)"
+        } else {
+            ""
         }
     }
 

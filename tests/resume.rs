@@ -254,6 +254,9 @@ fn continue_reports_an_inconsistent_answer_as_33() {
         .arg(&file)
         .assert()
         .code(33)
-        .stderr(predicate::str::contains("cannot resume"));
+        .stderr(
+            predicate::str::contains("cannot resume")
+                .and(predicate::str::contains("remove FILE.part")),
+        );
     assert!(!file.exists());
 }

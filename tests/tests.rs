@@ -5,6 +5,7 @@ mod support;
 
 mod batch;
 mod compressed;
+mod docs;
 mod download;
 mod exit_codes;
 mod files;

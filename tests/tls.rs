@@ -94,7 +94,9 @@ fn https_to_a_plain_http_port_is_35() {
         .arg(url)
         .assert()
         .code(35)
-        .stderr(predicate::str::contains("TLS handshake failed"));
+        .stderr(predicate::str::contains(
+            "TLS handshake failed: the server did not answer in TLS (plain http on this port?)",
+        ));
 }
 
 #[test]

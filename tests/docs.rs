@@ -1,0 +1,142 @@
+//! The documentation cannot drift from the flags: the README's option table and
+//! the man page generated from the clap definition name the same flags; the
+//! completions and --version are generated from the binary itself.
+
+use crate::support::fetch;
+use std::collections::BTreeSet;
+
+/// Flags (`-o`, `--output`) in the first column of README.md's option table.
+fn readme_flags() -> BTreeSet<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("## Options")
+        .nth(1)
+        .expect("README.md has an Options section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let mut flags = BTreeSet::new();
+    for line in table.lines().filter(|l| l.starts_with("| `")) {
+        let first_column = line.split('|').nth(1).unwrap();
+        for quoted in first_column.split('`').skip(1).step_by(2) {
+            for word in quoted.split([',', ' ', '/']) {
+                if word.starts_with('-') && word.len() > 1 {
+                    flags.insert(word.to_owned());
+                }
+            }
+        }
+    }
+    flags
+}
+
+/// Flags the man page documents: the `.TP` entries of its options.
+fn man_flags() -> BTreeSet<String> {
+    let out = fetch().args(["--generate", "man"]).output().unwrap();
+    assert!(out.status.success());
+    let man = String::from_utf8(out.stdout).unwrap();
+    let mut flags = BTreeSet::new();
+    let mut lines = man.lines();
+    while let Some(line) = lines.next() {
+        if line == ".TP"
+            && let Some(entry) = lines.next()
+        {
+            let plain = entry
+                .replace("\\fB", "")
+                .replace("\\fR", "")
+                .replace("\\fI", "")
+                .replace("\\-", "-");
+            for word in plain.split([',', ' ']) {
+                if word.starts_with('-') && word.len() > 1 && !word.contains(['<', '\'']) {
+                    flags.insert(word.to_owned());
+                }
+            }
+        }
+    }
+    flags
+}
+
+#[test]
+fn readme_and_man_page_name_the_same_flags() {
+    let readme = readme_flags();
+    let man = man_flags();
+    // Sanity: the parsers found the tables at all.
+    assert!(
+        readme.contains("--output") && readme.contains("-o"),
+        "{readme:?}"
+    );
+    assert!(man.contains("--output") && man.contains("-j"), "{man:?}");
+    let only_readme: Vec<_> = readme.difference(&man).collect();
+    let only_man: Vec<_> = man.difference(&readme).collect();
+    assert!(
+        only_readme.is_empty() && only_man.is_empty(),
+        "README only: {only_readme:?}; man page only: {only_man:?}"
+    );
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef fetch"),
+        ("fish", "complete -c fetch"),
+    ] {
+        let out = fetch().args(["--generate", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}");
+        assert!(
+            script.contains("output-dir") && script.contains("checksum"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn version_names_the_tls_backend() {
+    let out = fetch().arg("--version").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(&format!("fetch {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    assert!(text.contains("rustls"), "{text}");
+}
+
+#[test]
+fn help_is_grouped_and_ends_with_examples() {
+    let out = fetch().arg("-h").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let mut at = 0;
+    for heading in [
+        "Output:",
+        "Display:",
+        "Request:",
+        "Network:",
+        "Batch:",
+        "Examples:",
+    ] {
+        let found = help[at..]
+            .find(heading)
+            .unwrap_or_else(|| panic!("{heading} missing or out of order:\n{help}"));
+        at += found;
+    }
+    assert_eq!(help.matches("\n  fetch ").count(), 3, "{help}");
+    let long = String::from_utf8(fetch().arg("--help").output().unwrap().stdout).unwrap();
+    assert!(
+        long.contains("Exit codes") && long.contains("  110  checksum mismatch"),
+        "{long}"
+    );
+    assert!(long.contains("[default: 60]"), "defaults are explained");
+}
+
+#[test]
+fn a_misspelled_flag_gets_a_suggestion() {
+    let out = fetch()
+        .args(["--ouput", "x", "http://h/"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("--ouput") && err.contains("--output"), "{err}");
+}
