@@ -11,6 +11,7 @@ mod exit_codes;
 mod files;
 mod framing;
 mod integrity;
+mod interop;
 mod naming;
 mod nginx;
 mod progress;

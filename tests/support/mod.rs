@@ -2,6 +2,7 @@
 //! the real `fetch` binary.
 
 pub mod nginx;
+pub mod python;
 pub mod server;
 pub mod tinyproxy;
 pub mod tls;

@@ -13,6 +13,7 @@ pub struct Nginx {
     child: Child,
     port: u16,
     root: PathBuf,
+    scheme: &'static str,
     _dir: tempfile::TempDir,
 }
 
@@ -31,6 +32,15 @@ impl Nginx {
     /// nginx is not installed, unless `FETCH_REQUIRE_REAL_SERVERS=1` makes its
     /// absence a failure. `extra` goes into the `server` block.
     pub fn start(extra: &str) -> Option<Nginx> {
+        Nginx::start_with(extra, None)
+    }
+
+    /// The same over https, with this certificate chain and key (PEM files).
+    pub fn start_tls(extra: &str, cert: &std::path::Path, key: &std::path::Path) -> Option<Nginx> {
+        Nginx::start_with(extra, Some((cert, key)))
+    }
+
+    fn start_with(extra: &str, tls: Option<(&std::path::Path, &std::path::Path)>) -> Option<Nginx> {
         let Some(nginx) = binary() else {
             assert!(
                 !super::tinyproxy::required(),
@@ -39,15 +49,27 @@ impl Nginx {
             eprintln!("nginx is not installed: skipping (.ci/run installs it)");
             return None;
         };
+        let (listen, extra) = match tls {
+            None => (String::new(), extra.to_owned()),
+            Some((cert, key)) => (
+                " ssl".to_owned(),
+                format!(
+                    "ssl_certificate {};\n    ssl_certificate_key {};\n    {extra}",
+                    cert.display(),
+                    key.display()
+                ),
+            ),
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         for _ in 0..5 {
-            if let Some(server) = Nginx::try_start(nginx, extra) {
+            if let Some(server) = Nginx::try_start(nginx, &listen, &extra, scheme) {
                 return Some(server);
             }
         }
         panic!("nginx did not start");
     }
 
-    fn try_start(nginx: &str, extra: &str) -> Option<Nginx> {
+    fn try_start(nginx: &str, listen: &str, extra: &str, scheme: &'static str) -> Option<Nginx> {
         let port = TcpListener::bind("127.0.0.1:0")
             .ok()?
             .local_addr()
@@ -70,7 +92,7 @@ impl Nginx {
                  http {{\n  access_log off;\n  sendfile on;\n  default_type application/octet-stream;\n\
                  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
                  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-                 server {{\n    listen 127.0.0.1:{port};\n    root {root};\n    {extra}\n  }}\n}}\n",
+                 server {{\n    listen 127.0.0.1:{port}{listen};\n    root {root};\n    {extra}\n  }}\n}}\n",
                 root = root.display(),
             ),
         )
@@ -93,6 +115,7 @@ impl Nginx {
                     child,
                     port,
                     root,
+                    scheme,
                     _dir: dir,
                 });
             }
@@ -106,6 +129,13 @@ impl Nginx {
         None
     }
 
+    /// Makes a directory in the document root (readable by nginx's worker).
+    pub fn mkdir(&self, name: &str) {
+        let path = self.root.join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
     /// Puts a file into the document root (readable by nginx's worker).
     pub fn put(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.root.join(name);
@@ -115,7 +145,12 @@ impl Nginx {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
+    }
+
+    /// The URL with `localhost` as the host (what test certificates are for).
+    pub fn localhost_url(&self, path: &str) -> String {
+        format!("{}://localhost:{}{path}", self.scheme, self.port)
     }
 }
 

@@ -11,6 +11,9 @@ use std::sync::Arc;
 pub struct Identity {
     /// PEM file with the CA certificate (for `--cacert`).
     pub ca_file: PathBuf,
+    /// PEM files with the server's certificate and private key (for nginx).
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
     pub config: Arc<ServerConfig>,
     _dir: tempfile::TempDir,
 }
@@ -36,6 +39,14 @@ pub fn identity(names: &[&str]) -> Identity {
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    let cert_file = dir.path().join("cert.pem");
+    std::fs::write(&cert_file, leaf.pem()).unwrap();
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&key_file, leaf_key.serialize_pem()).unwrap();
+    // nginx reads them as root before dropping privileges; the directory must
+    // still be reachable.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
 
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
     let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone()];
@@ -48,6 +59,8 @@ pub fn identity(names: &[&str]) -> Identity {
             .unwrap();
     Identity {
         ca_file,
+        cert_file,
+        key_file,
         config: Arc::new(config),
         _dir: dir,
     }
