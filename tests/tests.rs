@@ -3,6 +3,7 @@
 
 mod support;
 
+mod adversarial;
 mod batch;
 mod compressed;
 mod docs;

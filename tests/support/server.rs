@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -28,16 +28,49 @@ pub enum Step {
     Pattern { from: u64, len: u64 },
     /// Write `len` bytes of [`pattern`] as chunks of `chunk` bytes, then the last chunk.
     ChunkedPattern { len: u64, chunk: usize },
+    /// Write `bytes` `times` times over (`u64::MAX`: until the client goes
+    /// away), in large writes, without building the whole stream in memory.
+    Repeat { bytes: Vec<u8>, times: u64 },
     /// Wait this long (to exercise timeouts, never to synchronise).
     Pause(Duration),
     /// Tell the test (through [`Server::reached`]) that the script got here.
     Signal,
+    /// Wait until the test opens this gate (or `PATIENCE` runs out): lets the
+    /// test do something between two steps, without sleeping.
+    WaitFor(Gate),
     /// Wait until the client closes its end (or `PATIENCE` runs out).
     AwaitClose,
     /// Abort the connection with a TCP RST instead of a clean close.
     Reset,
     /// End the connection without a TLS close_notify (a plain close for http).
     EndWithoutNotify,
+}
+
+/// A gate a script waits at ([`Step::WaitFor`]) until the test opens it.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Lets every script waiting at this gate (now or later) go on.
+    pub fn open(&self) {
+        let (open, changed) = &*self.0;
+        *open.lock().unwrap() = true;
+        changed.notify_all();
+    }
+
+    /// Waits until the gate is open; false if `patience` ran out first.
+    fn wait(&self, patience: Duration) -> bool {
+        let (open, changed) = &*self.0;
+        let guard = open.lock().unwrap();
+        let (guard, _) = changed
+            .wait_timeout_while(guard, patience, |open| !*open)
+            .unwrap();
+        *guard
+    }
 }
 
 /// A request as the server received it.
@@ -302,11 +335,13 @@ fn serve(
                 .all(|b| conn.write_all(&[*b]).and_then(|()| conn.flush()).is_ok()),
             Step::Pattern { from, len } => write_pattern(&mut conn, from, len),
             Step::ChunkedPattern { len, chunk } => write_chunked_pattern(&mut conn, len, chunk),
+            Step::Repeat { bytes, times } => write_repeated(&mut conn, &bytes, times),
             Step::Pause(d) => {
                 thread::sleep(d);
                 true
             }
             Step::Signal => signal.send(()).is_ok(),
+            Step::WaitFor(gate) => gate.wait(PATIENCE),
             Step::AwaitClose => {
                 let until = Instant::now() + PATIENCE;
                 let mut sink = [0u8; 1024];
@@ -379,6 +414,24 @@ fn write_pattern(conn: &mut impl Write, from: u64, len: u64) -> bool {
             return false;
         }
         at += n;
+    }
+    conn.flush().is_ok()
+}
+
+fn write_repeated(conn: &mut impl Write, bytes: &[u8], times: u64) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
+    // Batch small pieces into writes of about 64 KiB.
+    let per_write = (64 * 1024 / bytes.len()).max(1) as u64;
+    let batch = bytes.repeat(per_write as usize);
+    let mut left = times;
+    while left > 0 {
+        let n = left.min(per_write);
+        if conn.write_all(&batch[..n as usize * bytes.len()]).is_err() {
+            return false;
+        }
+        left -= n;
     }
     conn.flush().is_ok()
 }
