@@ -257,13 +257,7 @@ impl PartFile {
             path: part.clone(),
             source,
         };
-        // Open without truncating: the lock must be ours before the content is.
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&part)
-            .map_err(write_error)?;
+        let file = open_own_file(&part).map_err(write_error)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -331,6 +325,37 @@ impl PartFile {
         let _ = fs::remove_file(meta_path(&self.dest));
         Ok(())
     }
+}
+
+/// Opens FILE.part for writing, never through anything planted in its place:
+/// a symlink there (in a shared directory, say) would make a download truncate
+/// and overwrite whatever it points to. Whatever is at FILE.part and is not a
+/// regular file is removed first; O_NOFOLLOW closes the race in between, and
+/// O_NONBLOCK keeps a FIFO swapped in from blocking the open (it has no effect
+/// on regular files). Not truncated here: the lock must be ours before the
+/// content is.
+fn open_own_file(part: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match fs::symlink_metadata(part) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "is a directory",
+            ));
+        }
+        Ok(meta) if !meta.is_file() => fs::remove_file(part)?,
+        _ => {}
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(part)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("is not a regular file"));
+    }
+    Ok(file)
 }
 
 impl Drop for PartFile {
@@ -455,6 +480,21 @@ mod tests {
         ] {
             assert_eq!(Resume::from_text(junk), None, "{junk:?}");
         }
+    }
+
+    #[test]
+    fn a_planted_part_symlink_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let dest = dir.path().join("out");
+        std::os::unix::fs::symlink(&victim, part_path(&dest)).unwrap();
+        let (mut sink, _) = Sink::open(&Output::File(dest.clone()), false).unwrap();
+        sink.write(&mut io::sink(), b"new").unwrap();
+        sink.finish(&mut io::sink()).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(fs::symlink_metadata(&dest).unwrap().is_file());
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
     }
 
     #[test]

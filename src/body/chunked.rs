@@ -115,16 +115,23 @@ impl<R: BufRead> Read for ChunkedReader<R> {
                     }
                 }
                 State::Trailers => {
-                    let left = MAX_TRAILER_BYTES - self.trailer_bytes;
-                    if left == 0 {
-                        return Err(Error::Malformed(format!(
+                    // One budget for the whole section, whatever its lines.
+                    let too_long = || {
+                        Error::Malformed(format!(
                             "trailer section longer than {} KiB",
                             MAX_TRAILER_BYTES / 1024
                         ))
-                        .into_io());
+                        .into_io()
+                    };
+                    let left = MAX_TRAILER_BYTES - self.trailer_bytes;
+                    if left == 0 {
+                        return Err(too_long());
                     }
-                    if !self.next_line(left, "trailer section")? {
-                        return Err(self.truncated());
+                    self.line.clear();
+                    match read_line(&mut self.inner, &mut self.line, left)? {
+                        LineEnd::Lf => {}
+                        LineEnd::Eof => return Err(self.truncated()),
+                        LineEnd::Limit => return Err(too_long()),
                     }
                     self.trailer_bytes += self.line.len();
                     if is_blank(&self.line) {
