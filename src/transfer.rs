@@ -334,47 +334,7 @@ impl<'a> Transfer<'a> {
                 dest.sink.write(dest.stdout, &bytes)?;
                 self.written = bytes.len() as u64;
             } else {
-                let kind = BodyKind::of(&head, false)?;
-                let total = match (head.status, kind) {
-                    (206, _) => content_range(&head).and_then(|(_, _, total)| total),
-                    (_, BodyKind::Length(n)) => Some(n),
-                    _ => None,
-                };
-                // --compressed: undo the content codings while streaming.
-                let codings = if self.config.compressed {
-                    body::content_codings(&head)?
-                } else {
-                    Vec::new()
-                };
-                // The server's own digests describe the content as sent (before
-                // decoding), and a body that came whole from this response; a
-                // range (a resumed body) is not checked.
-                let server_digests = if head.status == 200 && self.written == 0 {
-                    digest::server_digests(&head)
-                } else {
-                    Vec::new()
-                };
-                let mut content = Hashes::default();
-                for d in &server_digests {
-                    if codings.is_empty() {
-                        self.hashes.add(d.algorithm);
-                    } else {
-                        content.add(d.algorithm);
-                    }
-                }
-                self.bar.start(total, self.written);
-                let wire = Meter::new(Body::new(kind, conn), self.bar.clone());
-                let decoded = body::decoder(Hashing::new(wire, &mut content), &codings);
-                copy_body(decoded, dest, &mut self.written, &mut self.hashes)?;
-                let content_hashes = if codings.is_empty() {
-                    &self.hashes
-                } else {
-                    &content
-                };
-                if let Err(e) = self.verify(&server_digests, content_hashes, trace) {
-                    dest.sink.discard();
-                    return Err(e);
-                }
+                self.deliver(&head, conn, dest, trace)?;
             }
             if self.config.files.remote_time
                 && let Some(time) = last_modified(&head)
@@ -383,6 +343,56 @@ impl<'a> Transfer<'a> {
             }
             return Ok((head, State::Downloaded));
         }
+    }
+
+    /// Streams the final response's body into the sink: framed, metered,
+    /// decoded with --compressed, hashed, and checked against the digests.
+    fn deliver(
+        &mut self,
+        head: &Head,
+        conn: BufReader<Stream>,
+        dest: &mut Destination<'_>,
+        trace: &mut Trace<'_>,
+    ) -> Result<(), Error> {
+        let kind = BodyKind::of(head, false)?;
+        let total = match (head.status, kind) {
+            (206, _) => content_range(head).and_then(|(_, _, total)| total),
+            (_, BodyKind::Length(n)) => Some(n),
+            _ => None,
+        };
+        // --compressed: undo the content codings while streaming.
+        let codings = if self.config.compressed {
+            body::content_codings(head)?
+        } else {
+            Vec::new()
+        };
+        // The server's own digests describe the content as sent (before
+        // decoding), and a body that came whole from this response; a range
+        // (a resumed body) is not checked.
+        let server_digests = if head.status == 200 && self.written == 0 {
+            digest::server_digests(head)
+        } else {
+            Vec::new()
+        };
+        let mut content = Hashes::default();
+        for d in &server_digests {
+            if codings.is_empty() {
+                self.hashes.add(d.algorithm);
+            } else {
+                content.add(d.algorithm);
+            }
+        }
+        self.bar.start(total, self.written);
+        let wire = Meter::new(Body::new(kind, conn), self.bar.clone());
+        let decoded = body::decoder(Hashing::new(wire, &mut content), &codings);
+        copy_body(decoded, dest, &mut self.written, &mut self.hashes)?;
+        let content_hashes = if codings.is_empty() {
+            &self.hashes
+        } else {
+            &content
+        };
+        self.verify(&server_digests, content_hashes, trace)
+            .inspect_err(|_| dest.sink.discard())
     }
 
     /// Connects to the server or its proxy; for https, tunnels through the
