@@ -25,6 +25,7 @@ pub mod trace;
 pub mod transfer;
 pub mod transport;
 pub mod url;
+pub mod zerocopy;
 
 pub use config::Config;
 pub use error::Error;

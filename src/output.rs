@@ -190,6 +190,26 @@ impl Sink {
         }
     }
 
+    /// The file a body can be spliced into (zero-copy), if any: FILE.part, a
+    /// FIFO, or /dev/null. Other devices may not take splice(2), and stdout
+    /// is only a `Write` here.
+    pub fn splice_target(&self) -> Option<(&File, &Path)> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        match self {
+            Sink::Part(part) => Some((&part.file, &part.part)),
+            Sink::Direct { file, path } => {
+                let meta = file.metadata().ok()?;
+                let is_null = || {
+                    fs::metadata("/dev/null").is_ok_and(|null| {
+                        meta.file_type().is_char_device() && meta.rdev() == null.rdev()
+                    })
+                };
+                (meta.file_type().is_fifo() || is_null()).then_some((file, path.as_path()))
+            }
+            Sink::Stdout => None,
+        }
+    }
+
     /// Feeds the first `len` bytes already in FILE.part to `each` (hashing the
     /// part of a resumed body that an earlier run wrote).
     pub fn read_back(&self, len: u64, mut each: impl FnMut(&[u8])) -> Result<(), Error> {

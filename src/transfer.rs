@@ -18,6 +18,7 @@ use crate::tls;
 use crate::trace::Trace;
 use crate::transport::{self, Limits, Stream, seconds};
 use crate::url::{Scheme, Target};
+use crate::zerocopy;
 use crate::{Outcome, Sinks};
 use std::hash::{BuildHasher, RandomState};
 use std::io::{BufReader, Read, Write};
@@ -383,6 +384,18 @@ impl<'a> Transfer<'a> {
             }
         }
         self.bar.start(total, self.written);
+        if codings.is_empty() && self.hashes.is_empty() {
+            let conn = match self.deliver_zero_copy(kind, conn, dest, trace)? {
+                None => return Ok(()),
+                Some(conn) => conn,
+            };
+            return copy_body(
+                Meter::new(Body::new(kind, conn), self.bar.clone()),
+                dest,
+                &mut self.written,
+                &mut self.hashes,
+            );
+        }
         let wire = Meter::new(Body::new(kind, conn), self.bar.clone());
         let decoded = body::decoder(Hashing::new(wire, &mut content), &codings);
         copy_body(decoded, dest, &mut self.written, &mut self.hashes)?;
@@ -393,6 +406,56 @@ impl<'a> Transfer<'a> {
         };
         self.verify(&server_digests, content_hashes, trace)
             .inspect_err(|_| dest.sink.discard())
+    }
+
+    /// The zero-copy path (Linux splice) for a plain-http body with a length or
+    /// running until close, going to a file that takes splice. Gives the
+    /// connection back untouched when the body does not qualify.
+    fn deliver_zero_copy(
+        &mut self,
+        kind: BodyKind,
+        conn: BufReader<Stream>,
+        dest: &mut Destination<'_>,
+        trace: &mut Trace<'_>,
+    ) -> Result<Option<BufReader<Stream>>, Error> {
+        let remaining = match kind {
+            BodyKind::Length(n) => Some(n),
+            BodyKind::UntilClose => None,
+            _ => return Ok(Some(conn)),
+        };
+        let plain = matches!(conn.get_ref(), Stream::Plain(_));
+        let pipe = match (plain && dest.sink.splice_target().is_some())
+            .then(zerocopy::Pipe::new)
+            .flatten()
+        {
+            Some(pipe) => pipe,
+            None => return Ok(Some(conn)),
+        };
+        trace.step("Zero-copy: the body goes from the socket to the file by splice(2)");
+        // What arrived with the head goes first; bytes past a Content-Length
+        // are not part of the body.
+        let buffered = conn.buffer();
+        let take = remaining.map_or(buffered.len(), |r| r.min(buffered.len() as u64) as usize);
+        dest.sink.write(dest.stdout, &buffered[..take])?;
+        self.bar.add(take as u64);
+        self.written += take as u64;
+        let Stream::Plain(mut socket) = conn.into_inner() else {
+            unreachable!("a plain stream was checked above");
+        };
+        let Some((file, path)) = dest.sink.splice_target() else {
+            unreachable!("the sink was checked above and has not changed");
+        };
+        zerocopy::copy(
+            &pipe,
+            &mut socket,
+            remaining.map(|r| r - take as u64),
+            remaining,
+            file,
+            path,
+            &self.bar,
+            &mut self.written,
+        )?;
+        Ok(None)
     }
 
     /// Connects to the server or its proxy; for https, tunnels through the

@@ -328,6 +328,41 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+impl Socket {
+    /// Moves up to `len` bytes of what the socket receives into `pipe`
+    /// (splice(2)), under the same read timeouts as `read`. One call moves
+    /// what has arrived and fits, so the caller drains the pipe in between.
+    pub fn splice_into(&mut self, pipe: &std::io::PipeWriter, len: usize) -> io::Result<usize> {
+        use nix::fcntl::{SpliceFFlags, splice};
+        let (wait, by_max_time) = self.left()?;
+        if self.armed != Some(wait) {
+            self.tcp.set_read_timeout(Some(wait))?;
+            self.armed = Some(wait);
+        }
+        loop {
+            match splice(
+                &self.tcp,
+                None,
+                pipe,
+                None,
+                len,
+                SpliceFFlags::SPLICE_F_MOVE,
+            ) {
+                Ok(n) => return Ok(n),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(errno) => {
+                    let e = io::Error::from(errno);
+                    return Err(if is_timeout(&e) {
+                        self.timed_out(by_max_time)
+                    } else {
+                        e
+                    });
+                }
+            }
+        }
+    }
+}
+
 impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let (wait, by_max_time) = self.left()?;

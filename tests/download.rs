@@ -294,3 +294,55 @@ fn huge_time_limits_mean_forever_not_a_crash() {
         .success()
         .stdout("patient");
 }
+
+#[test]
+fn plain_bodies_to_files_take_the_zero_copy_path_and_others_do_not() {
+    let len = 5 * 1024 * 1024 + 3;
+    let big = move || {
+        vec![
+            Step::Send(format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes()),
+            Step::Pattern { from: 0, len },
+        ]
+    };
+    let server = Server::start(move |_| big());
+    let dir = temp();
+    let file = dir.path().join("f");
+    let zero_copy = predicates::str::contains("Zero-copy");
+    fetch()
+        .args(["-v", "-s", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(zero_copy.clone());
+    assert!(fs::read(&file).unwrap() == pattern(0, len));
+    fetch()
+        .args(["-v", "-s", &server.url("/"), "-o", "/dev/null"])
+        .assert()
+        .success()
+        .stderr(zero_copy.clone());
+
+    // Bytes that must pass through fetch (a checksum, stdout) are copied.
+    let sum = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(pattern(0, len));
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    fetch()
+        .args([
+            "-v",
+            "-s",
+            &server.url("/"),
+            "--checksum",
+            &format!("sha256:{sum}"),
+            "-o",
+        ])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(zero_copy.clone().not());
+    fetch()
+        .args(["-v", &server.url("/")])
+        .assert()
+        .success()
+        .stderr(zero_copy.not());
+}
