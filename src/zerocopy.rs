@@ -8,7 +8,7 @@ use crate::progress::Bar;
 use crate::transport::Socket;
 use nix::fcntl::{FcntlArg, SpliceFFlags, fcntl, splice};
 use std::fs::File;
-use std::io::{self, PipeReader, PipeWriter};
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
 use std::path::Path;
 
 /// The pipe between socket and file, in bytes: one splice moves at most this
@@ -47,6 +47,7 @@ pub fn copy(
     written: &mut u64,
 ) -> Result<(), Error> {
     let started_at = *written;
+    let mut splice_out = true;
     loop {
         let want = match remaining {
             Some(0) => return Ok(()),
@@ -69,7 +70,7 @@ pub fn copy(
                 (None, _) => Ok(()),
             };
         }
-        drain(pipe, n, file, path)?;
+        drain(pipe, n, file, path, &mut splice_out)?;
         bar.add(n as u64);
         *written += n as u64;
         if let Some(r) = &mut remaining {
@@ -78,26 +79,64 @@ pub fn copy(
     }
 }
 
-/// Moves exactly `n` bytes from the pipe into the file.
-fn drain(pipe: &Pipe, mut n: usize, file: &File, path: &Path) -> Result<(), Error> {
+/// Moves exactly `n` bytes from the pipe into the file. A file system that
+/// does not take splice(2) (EINVAL: some FUSE and network file systems) gets
+/// the bytes through a buffer instead, from then on (`splice_out` turns off).
+fn drain(
+    pipe: &Pipe,
+    mut n: usize,
+    file: &File,
+    path: &Path,
+    splice_out: &mut bool,
+) -> Result<(), Error> {
     let write_error = |source: io::Error| Error::Write {
         path: path.to_owned(),
         source,
     };
-    while n > 0 {
-        match splice(
-            &pipe.reader,
-            None,
-            file,
-            None,
-            n,
-            SpliceFFlags::SPLICE_F_MOVE,
-        ) {
+    while n > 0 && *splice_out {
+        let flags = SpliceFFlags::SPLICE_F_MOVE;
+        match splice(&pipe.reader, None, file, None, n, flags) {
             Ok(0) => return Err(write_error(io::ErrorKind::WriteZero.into())),
             Ok(moved) => n -= moved,
             Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EINVAL) => *splice_out = false,
             Err(e) => return Err(write_error(e.into())),
         }
     }
+    if n > 0 {
+        let mut buf = vec![0u8; n.min(64 * 1024)];
+        while n > 0 {
+            let want = n.min(buf.len());
+            (&pipe.reader)
+                .read_exact(&mut buf[..want])
+                .map_err(Error::from_read)?;
+            (&*file).write_all(&buf[..want]).map_err(write_error)?;
+            n -= want;
+        }
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drain_splices_or_copies_through_a_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        for splice_first in [true, false] {
+            let path = dir.path().join(format!("out-{splice_first}"));
+            let file = File::create(&path).unwrap();
+            let pipe = Pipe::new().unwrap();
+            let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+            // A pipe holds at least 64 KiB; write in two rounds.
+            for part in bytes.chunks(50_000) {
+                (&pipe.writer).write_all(part).unwrap();
+                let mut splice_out = splice_first;
+                drain(&pipe, part.len(), &file, &path, &mut splice_out).unwrap();
+                assert_eq!(splice_out, splice_first);
+            }
+            assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        }
+    }
 }
