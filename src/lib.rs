@@ -20,6 +20,8 @@ pub mod redirect;
 pub mod report;
 pub mod request;
 pub mod response;
+#[cfg(test)]
+mod test_io;
 pub mod tls;
 pub mod trace;
 pub mod transfer;

@@ -391,4 +391,172 @@ mod tests {
         assert_eq!(read_line(&mut r, &mut out, 3).unwrap(), LineEnd::Eof);
         assert_eq!(out, b"ab\ncd");
     }
+
+    use crate::test_io::{consumed, cuts, edit, edits, repeated, rest, split_reader, wire_byte};
+    use proptest::prelude::*;
+
+    /// Reads a head from `wire` cut at `cuts` and checks what must hold whatever
+    /// the bytes: no more than MAX_HEAD_BYTES taken from the reader (the byte
+    /// budget includes every line end, so not one byte more), a head that is
+    /// the last bytes taken and ends in a blank line, and only the errors a
+    /// head can have.
+    fn read_bounded(wire: &[u8], cuts: &[usize], capacity: usize) -> Result<Head, Error> {
+        let mut r = split_reader(wire, cuts, capacity);
+        let result = read_response_head(&mut r, |_| {});
+        let used = consumed(&r);
+        assert!(used <= MAX_HEAD_BYTES, "took {used} bytes");
+        match &result {
+            Ok(h) => {
+                assert!(wire[..used].ends_with(&h.raw));
+                assert!(h.raw.ends_with(b"\n\r\n") || h.raw.ends_with(b"\n\n"));
+                assert!((200..=999).contains(&h.status), "{}", h.status);
+                assert!(h.fields.len() <= MAX_FIELDS);
+            }
+            Err(Error::EmptyReply) => assert!(wire.is_empty()),
+            Err(e) => assert_eq!(e.exit_code(), 8, "{e}"),
+        }
+        result
+    }
+
+    /// A response the parser must accept, and what it must find in it.
+    #[derive(Debug, Clone)]
+    struct Spec {
+        interim: Vec<u16>,
+        status: u16,
+        reason: String,
+        /// Name, value, and an obs-fold continuation of the value.
+        fields: Vec<(String, String, Option<String>)>,
+        bare_lf: bool,
+        body: Vec<u8>,
+    }
+
+    impl Spec {
+        fn wire(&self) -> Vec<u8> {
+            let eol = if self.bare_lf { "\n" } else { "\r\n" };
+            let mut out = String::new();
+            for code in &self.interim {
+                out += &format!("HTTP/1.1 {code} Interim{eol}{eol}");
+            }
+            out += &format!("HTTP/1.1 {} {}{eol}", self.status, self.reason);
+            for (name, value, fold) in &self.fields {
+                out += &format!("{name}: {value}");
+                if let Some(more) = fold {
+                    out += &format!("{eol} \t{more}");
+                }
+                out += eol;
+            }
+            out += eol;
+            [out.into_bytes(), self.body.clone()].concat()
+        }
+
+        fn fields(&self) -> Vec<Field> {
+            self.fields
+                .iter()
+                .map(|(name, value, fold)| Field {
+                    name: name.clone(),
+                    value: match fold {
+                        Some(more) => format!("{value} {more}").into_bytes(),
+                        None => value.clone().into_bytes(),
+                    },
+                })
+                .collect()
+        }
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        let value = "[!-~]([ !-~]{0,20}[!-~])?";
+        (
+            proptest::collection::vec(proptest::sample::select(vec![100u16, 102, 103]), 0..3),
+            200u16..1000,
+            "[ -~]{0,20}",
+            proptest::collection::vec(
+                (
+                    "[A-Za-z][A-Za-z0-9-]{0,11}",
+                    value,
+                    proptest::option::of(value),
+                ),
+                0..12,
+            ),
+            any::<bool>(),
+            proptest::collection::vec(any::<u8>(), 0..200),
+        )
+            .prop_map(|(interim, status, reason, fields, bare_lf, body)| Spec {
+                interim,
+                status,
+                reason,
+                fields,
+                bare_lf,
+                body,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_stay_in_bounds(
+            wire in proptest::collection::vec(wire_byte(), 0..1024),
+            cuts in cuts(),
+            capacity in 1usize..64,
+        ) {
+            let _ = read_bounded(&wire, &cuts, capacity);
+        }
+
+        #[test]
+        fn mutated_heads_never_panic_and_stay_in_bounds(
+            spec in spec(),
+            edits in edits(1..6),
+            cuts in cuts(),
+            capacity in 1usize..64,
+        ) {
+            let mut wire = spec.wire();
+            for e in edits {
+                edit(&mut wire, e);
+            }
+            let _ = read_bounded(&wire, &cuts, capacity);
+        }
+
+        #[test]
+        fn any_split_reads_the_same_head_and_leaves_the_body(
+            spec in spec(),
+            cuts in cuts(),
+            capacity in 1usize..64,
+        ) {
+            let wire = spec.wire();
+            let mut r = split_reader(&wire, &cuts, capacity);
+            let mut seen = vec![];
+            let head = read_response_head(&mut r, |h| seen.push(h.status)).unwrap();
+            prop_assert_eq!(head.status, spec.status);
+            prop_assert_eq!(head.minor_version, 1);
+            prop_assert_eq!(&head.reason, &spec.reason);
+            prop_assert_eq!(&head.fields, &spec.fields());
+            prop_assert!(wire.ends_with(&[&head.raw[..], &spec.body].concat()));
+            prop_assert_eq!(seen, [&spec.interim[..], &[spec.status]].concat());
+            prop_assert_eq!(rest(&mut r), spec.body);
+        }
+    }
+
+    proptest! {
+        // Each case is up to a few hundred KiB: fewer of them keep the suite quick.
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn long_input_never_takes_more_than_the_head_limit(
+            prefix in proptest::sample::select(vec![
+                &b""[..],
+                b"HTTP/1.1 200 OK\r\n",
+                b"HTTP/1.1 100 Continue\r\n\r\n",
+            ]),
+            unit in prop_oneof![
+                proptest::collection::vec(wire_byte(), 1..24),
+                Just(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n".to_vec()),
+                Just(b"X: y\r\n".to_vec()),
+                Just(b" folded\r\n".to_vec()),
+            ],
+            len in 0usize..MAX_HEAD_BYTES + 4096,
+            cuts in cuts(),
+            capacity in 1usize..8192,
+        ) {
+            let wire = [prefix, &repeated(&unit, len)].concat();
+            let _ = read_bounded(&wire, &cuts, capacity);
+        }
+    }
 }

@@ -340,4 +340,100 @@ mod tests {
             prop_assert_eq!(out, chunks.concat());
         }
     }
+
+    /// Chunk framing for `chunks` without the last chunk: a valid start for junk.
+    fn framed(chunks: &[Vec<u8>]) -> Vec<u8> {
+        let wire = encode(chunks);
+        wire[..wire.len() - b"0\r\nT: v\r\n\r\n".len()].to_vec()
+    }
+
+    /// Reads `wire` to its end or first error and checks, after every read, what
+    /// bounds the memory and the bytes taken whatever the input: the line kept
+    /// is at most MAX_CHUNK_LINE (a trailer line at most MAX_TRAILER_BYTES), the
+    /// trailers counted stay within MAX_TRAILER_BYTES, and one read takes from
+    /// the reader, beyond the data it returns, at most one line end after data,
+    /// one chunk-size line and the trailer section. Only 8 and 18 are errors.
+    fn read_bounded(wire: &[u8], cuts: &[usize], capacity: usize, read_size: usize) -> usize {
+        let mut reader = ChunkedReader::new(crate::test_io::split_reader(wire, cuts, capacity));
+        let mut buf = vec![0; read_size];
+        let mut total = 0;
+        loop {
+            let before = crate::test_io::consumed(&reader.inner);
+            let result = reader.read(&mut buf);
+            let overhead = crate::test_io::consumed(&reader.inner)
+                - before
+                - result.as_ref().map_or(0, |n| *n);
+            let line_limit = match reader.state {
+                State::Trailers | State::Done => MAX_TRAILER_BYTES,
+                _ => MAX_CHUNK_LINE,
+            };
+            assert!(
+                reader.line.len() <= line_limit,
+                "line of {}",
+                reader.line.len()
+            );
+            assert!(reader.trailer_bytes <= MAX_TRAILER_BYTES);
+            match result {
+                Ok(0) => {
+                    assert!(overhead <= 2 + MAX_CHUNK_LINE + MAX_TRAILER_BYTES);
+                    assert_eq!(reader.state, State::Done);
+                    return total;
+                }
+                Ok(n) => {
+                    assert!(overhead <= 2 + MAX_CHUNK_LINE, "overhead {overhead}");
+                    total += n;
+                }
+                Err(e) => {
+                    assert!(overhead <= 2 + MAX_CHUNK_LINE + MAX_TRAILER_BYTES);
+                    let code = Error::from_read(e).exit_code();
+                    assert!(code == 8 || code == 18, "exit {code}");
+                    return total;
+                }
+            }
+        }
+    }
+
+    fn chunks() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..4)
+    }
+
+    proptest! {
+        #[test]
+        fn junk_never_panics_and_stays_in_bounds(
+            start in chunks(),
+            opener in proptest::sample::select(vec![&b""[..], b"0\r\n", b"5", b"5;", b"3\r\nabc"]),
+            junk in proptest::collection::vec(crate::test_io::wire_byte(), 0..512),
+            cuts in crate::test_io::cuts(),
+            capacity in 1usize..64,
+            read_size in 1usize..64,
+        ) {
+            let wire = [framed(&start), opener.to_vec(), junk].concat();
+            let total = read_bounded(&wire, &cuts, capacity, read_size);
+            prop_assert!(total <= wire.len());
+        }
+    }
+
+    proptest! {
+        // Each case is up to 90 KiB, so fewer of them keep the suite quick.
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn long_junk_is_cut_off_at_the_line_and_trailer_limits(
+            start in chunks(),
+            opener in proptest::sample::select(vec![&b""[..], b"0\r\n", b"5", b"5;"]),
+            unit in prop_oneof![
+                proptest::collection::vec(crate::test_io::wire_byte(), 1..16),
+                Just(b"X: y\r\n".to_vec()),
+                Just(b"1\r\nx\r\n".to_vec()),
+                Just(b";x=y".to_vec()),
+            ],
+            len in 0usize..MAX_TRAILER_BYTES + 24 * 1024,
+            cuts in crate::test_io::cuts(),
+            capacity in 1usize..8192,
+            read_size in 1usize..8192,
+        ) {
+            let wire = [framed(&start), opener.to_vec(), crate::test_io::repeated(&unit, len)].concat();
+            read_bounded(&wire, &cuts, capacity, read_size);
+        }
+    }
 }

@@ -60,4 +60,26 @@ mod tests {
         let err = CloseReader::new(UncleanEnd).read(&mut [0; 4]).unwrap_err();
         assert_eq!(Error::from_read(err).exit_code(), 18);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_come_back_whole(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            cuts in crate::test_io::cuts(),
+            capacity in 1usize..64,
+            read_size in 1usize..64,
+        ) {
+            let mut r = CloseReader::new(crate::test_io::split_reader(&bytes, &cuts, capacity));
+            let mut out = vec![];
+            let mut buf = vec![0; read_size];
+            loop {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            proptest::prop_assert_eq!(out, bytes);
+        }
+    }
 }

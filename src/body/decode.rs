@@ -826,4 +826,43 @@ mod tests {
             prop_assert_eq!(body.ends, 1);
         }
     }
+
+    proptest! {
+        #[test]
+        fn junk_and_edited_streams_never_panic_and_are_61(
+            applied in stacks(),
+            start in prop_oneof![
+                // Valid coded data, then edited below.
+                proptest::collection::vec(0u8..16, 0..2000).prop_map(Some),
+                Just(None),
+            ],
+            magic in proptest::sample::select(vec![&b""[..], b"\x1f\x8b\x08", b"\x78\x9c", b"\x0b"]),
+            junk in proptest::collection::vec(any::<u8>(), 0..512),
+            edits in crate::test_io::edits(0..6),
+            cuts in crate::test_io::cuts(),
+            read_size in 1usize..300,
+        ) {
+            let mut coded = match start {
+                Some(words) => {
+                    let data: Vec<u8> = words.iter().map(|w| b'a' + w).collect();
+                    encode(&data, &applied)
+                }
+                // The first bytes of a format, then anything.
+                None => [magic, &junk[..]].concat(),
+            };
+            for e in edits {
+                crate::test_io::edit(&mut coded, e);
+            }
+            let mut reader = decoder(crate::test_io::Pieces::new(&coded, &cuts), &applied);
+            // Tiny input can decode to a lot: stop at 1 MiB.
+            let (_, result) = crate::test_io::read_capped(&mut reader, read_size, 1 << 20);
+            if let Err(e) = result {
+                let e = Error::from_read(e);
+                prop_assert_eq!(e.exit_code(), 61, "{}", e);
+                // And it stays failed.
+                let again = reader.read(&mut [0; 16]).unwrap_err();
+                prop_assert_eq!(Error::from_read(again).exit_code(), 61);
+            }
+        }
+    }
 }

@@ -76,4 +76,45 @@ mod tests {
         assert_eq!(out, b"abc");
         assert!(err.to_string().contains("3 of 10"), "{err}");
     }
+
+    use crate::test_io::{consumed, cuts, split_reader};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn takes_exactly_its_length_or_reports_the_cut(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            expected in prop_oneof![0u64..600, any::<u64>()],
+            cuts in cuts(),
+            capacity in 1usize..64,
+            read_size in 0usize..64,
+        ) {
+            let mut src = split_reader(&bytes, &cuts, capacity);
+            let mut out = vec![];
+            let result = {
+                let mut r = LengthReader::new(&mut src, expected);
+                // A zero-byte buffer is asked once, then real reads follow.
+                prop_assert_eq!(r.read(&mut []).unwrap(), 0);
+                let mut buf = vec![0; read_size.max(1)];
+                loop {
+                    match r.read(&mut buf) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => out.extend_from_slice(&buf[..n]),
+                        Err(e) => break Err(Error::from_read(e)),
+                    }
+                }
+            };
+            let want = usize::try_from(expected).map_or(bytes.len(), |e| e.min(bytes.len()));
+            prop_assert_eq!(&out[..], &bytes[..want]);
+            // Not one byte past the body is taken from below.
+            prop_assert_eq!(consumed(&src), want);
+            match result {
+                Ok(()) => prop_assert!(expected <= bytes.len() as u64),
+                Err(e) => {
+                    prop_assert!(expected > bytes.len() as u64);
+                    prop_assert_eq!(e.exit_code(), 18);
+                }
+            }
+        }
+    }
 }

@@ -245,4 +245,237 @@ mod tests {
             BodyKind::UntilClose
         );
     }
+
+    use crate::response::read_response_head;
+    use crate::test_io::{cuts, edit, edits, read_capped, rest, split_reader, wire_byte};
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    /// How a generated response frames its body.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Framing {
+        Length,
+        Chunked,
+        UntilClose,
+        /// A 204 that claims a length anyway.
+        NoContent,
+        /// A response to HEAD that claims a length anyway.
+        HeadRequest,
+    }
+
+    /// A valid response: `data` framed as `framing`, coded with `coding`, then
+    /// `after`, bytes that are not the body's.
+    #[derive(Debug, Clone)]
+    struct Response {
+        framing: Framing,
+        coding: Option<Coding>,
+        data: Vec<u8>,
+        /// Chunk sizes (the last one repeats).
+        sizes: Vec<usize>,
+        after: Vec<u8>,
+    }
+
+    impl Response {
+        fn coded(&self) -> Vec<u8> {
+            let data = &self.data[..];
+            match self.coding {
+                None => data.to_vec(),
+                Some(Coding::Gzip) => {
+                    let mut e = flate2::write::GzEncoder::new(vec![], Default::default());
+                    e.write_all(data).unwrap();
+                    e.finish().unwrap()
+                }
+                Some(Coding::Deflate) => {
+                    let mut e = flate2::write::ZlibEncoder::new(vec![], Default::default());
+                    e.write_all(data).unwrap();
+                    e.finish().unwrap()
+                }
+                Some(Coding::Brotli) => {
+                    let mut e = brotli::CompressorWriter::new(vec![], 4096, 5, 22);
+                    e.write_all(data).unwrap();
+                    e.into_inner()
+                }
+            }
+        }
+
+        fn wire(&self) -> Vec<u8> {
+            let body = self.coded();
+            let mut out = match self.framing {
+                Framing::NoContent => b"HTTP/1.1 204 No Content\r\n".to_vec(),
+                _ => b"HTTP/1.1 200 OK\r\n".to_vec(),
+            };
+            if let Some(coding) = self.coding {
+                out.extend(format!("Content-Encoding: {coding}\r\n").bytes());
+            }
+            match self.framing {
+                Framing::Chunked => {
+                    // A Content-Length beside it is ignored (RFC 9112 §6.3 rule 3).
+                    out.extend_from_slice(
+                        b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+                    );
+                    let mut rest = &body[..];
+                    let sizes = self.sizes.iter().chain(std::iter::repeat(&7));
+                    for &size in sizes {
+                        if rest.is_empty() {
+                            break;
+                        }
+                        let (chunk, after) = rest.split_at(size.clamp(1, rest.len()));
+                        out.extend(format!("{:X}\r\n", chunk.len()).bytes());
+                        out.extend_from_slice(chunk);
+                        out.extend_from_slice(b"\r\n");
+                        rest = after;
+                    }
+                    out.extend_from_slice(b"0\r\n\r\n");
+                }
+                Framing::UntilClose => {
+                    out.extend_from_slice(b"\r\n");
+                    out.extend_from_slice(&body);
+                    return out;
+                }
+                Framing::Length => {
+                    out.extend(format!("Content-Length: {}\r\n\r\n", body.len()).bytes());
+                    out.extend_from_slice(&body);
+                }
+                Framing::NoContent | Framing::HeadRequest => {
+                    out.extend(format!("Content-Length: {}\r\n\r\n", body.len()).bytes());
+                }
+            }
+            out.extend_from_slice(&self.after);
+            out
+        }
+
+        /// What the body decodes to, and what stays in the reader after it.
+        fn expected(&self) -> (&[u8], &[u8]) {
+            match self.framing {
+                Framing::Length | Framing::Chunked => (&self.data, &self.after),
+                Framing::UntilClose => (&self.data, b""),
+                Framing::NoContent | Framing::HeadRequest => (b"", &self.after),
+            }
+        }
+    }
+
+    fn response() -> impl Strategy<Value = Response> {
+        (
+            proptest::sample::select(vec![
+                Framing::Length,
+                Framing::Chunked,
+                Framing::UntilClose,
+                Framing::NoContent,
+                Framing::HeadRequest,
+            ]),
+            proptest::option::of(proptest::sample::select(vec![
+                Coding::Gzip,
+                Coding::Deflate,
+                Coding::Brotli,
+            ])),
+            // Few distinct bytes, so the encoders find repeats.
+            proptest::collection::vec(b'a'..b'e', 0..600),
+            proptest::collection::vec(1usize..100, 0..8),
+            proptest::collection::vec(any::<u8>(), 0..32),
+        )
+            .prop_map(|(framing, coding, data, sizes, after)| Response {
+                framing,
+                coding,
+                data,
+                sizes,
+                after,
+            })
+    }
+
+    /// The whole response path, as `transfer` takes it: head, framing, codings,
+    /// decoders. Output past `cap` bytes is not read.
+    fn read_response(
+        r: &mut std::io::BufReader<crate::test_io::Pieces>,
+        head_request: bool,
+        read_size: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let head = read_response_head(r, |_| {})?;
+        let kind = BodyKind::of(&head, head_request)?;
+        let codings = content_codings(&head)?;
+        let mut decoded = decoder(Body::new(kind, &mut *r), &codings);
+        let (out, result) = read_capped(&mut decoded, read_size, 1 << 20);
+        result.map_err(Error::from_read)?;
+        Ok(out)
+    }
+
+    /// Reads `body` framed by `kind` to its end or first error.
+    fn read_body(
+        kind: BodyKind,
+        wire: &[u8],
+        cuts: &[usize],
+        capacity: usize,
+        read_size: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let mut body = Body::new(kind, split_reader(wire, cuts, capacity));
+        let (out, result) = read_capped(&mut body, read_size, usize::MAX);
+        result.map_err(Error::from_read)?;
+        Ok(out)
+    }
+
+    fn kinds() -> impl Strategy<Value = BodyKind> {
+        prop_oneof![
+            Just(BodyKind::Empty),
+            Just(BodyKind::Chunked),
+            Just(BodyKind::UntilClose),
+            (0u64..1200).prop_map(BodyKind::Length),
+            any::<u64>().prop_map(BodyKind::Length),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_reads_the_same_response_with_each_framing(
+            response in response(),
+            cuts in cuts(),
+            capacity in 1usize..64,
+            read_size in 1usize..100,
+        ) {
+            let wire = response.wire();
+            let mut r = split_reader(&wire, &cuts, capacity);
+            let head_request = response.framing == Framing::HeadRequest;
+            let out = read_response(&mut r, head_request, read_size).unwrap();
+            let (data, after) = response.expected();
+            prop_assert_eq!(&out[..], data);
+            prop_assert_eq!(&rest(&mut r)[..], after);
+        }
+
+        #[test]
+        fn any_body_bytes_never_panic(
+            kind in kinds(),
+            wire in proptest::collection::vec(wire_byte(), 0..1024),
+            cuts in cuts(),
+            capacity in 1usize..64,
+            read_size in 1usize..100,
+        ) {
+            match read_body(kind, &wire, &cuts, capacity, read_size) {
+                Ok(out) => prop_assert!(out.len() <= wire.len()),
+                Err(e) => prop_assert!(matches!(e.exit_code(), 8 | 18), "{e}"),
+            }
+        }
+
+        #[test]
+        fn edited_responses_never_panic_and_fail_with_a_response_error(
+            response in response(),
+            edits in edits(0..4),
+            cuts in cuts(),
+            capacity in 1usize..64,
+            read_size in 1usize..100,
+        ) {
+            let mut wire = response.wire();
+            let unchanged = edits.is_empty();
+            for e in edits {
+                edit(&mut wire, e);
+            }
+            let mut r = split_reader(&wire, &cuts, capacity);
+            let head_request = response.framing == Framing::HeadRequest;
+            match read_response(&mut r, head_request, read_size) {
+                Ok(out) if unchanged => prop_assert_eq!(&out[..], response.expected().0),
+                Ok(_) => {}
+                Err(e) => {
+                    prop_assert!(!unchanged, "{e}");
+                    prop_assert!(matches!(e.exit_code(), 8 | 18 | 52 | 61), "{e}");
+                }
+            }
+        }
+    }
 }
