@@ -301,7 +301,14 @@ impl PartFile {
         let resume = if keep { part_file.resume_point() } else { None };
         match &resume {
             Some((held, _)) => part_file.file.seek(SeekFrom::Start(*held)).map(|_| ()),
-            None => part_file.file.set_len(0),
+            // Only a FILE.part that holds something is truncated: on ext4 (with
+            // auto_da_alloc, the default) a truncation to 0 marks the file for
+            // writeback on close, so truncating the new, empty FILE.part of every
+            // download would make each close start writing the whole body to disk.
+            None => match part_file.file.metadata() {
+                Ok(meta) if meta.len() == 0 => Ok(()),
+                _ => part_file.file.set_len(0),
+            },
         }
         .map_err(|e| part_file.error(e))?;
         Ok((part_file, resume))
