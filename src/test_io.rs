@@ -14,6 +14,8 @@ pub struct Pieces {
     offset: usize,
     /// Bytes handed out so far.
     pub taken: usize,
+    /// Reads that found the input at its end.
+    pub ends: usize,
 }
 
 impl Pieces {
@@ -32,17 +34,29 @@ impl Pieces {
         if !rest.is_empty() {
             pieces.push_back(rest.to_vec());
         }
+        Pieces::from_pieces(pieces.into())
+    }
+
+    /// Exactly these pieces, one read's worth each at most.
+    pub fn from_pieces(pieces: Vec<Vec<u8>>) -> Pieces {
         Pieces {
-            pieces,
+            pieces: pieces.into_iter().filter(|p| !p.is_empty()).collect(),
             offset: 0,
             taken: 0,
+            ends: 0,
         }
+    }
+
+    /// Whether every piece was handed out.
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
     }
 }
 
 impl Read for Pieces {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(first) = self.pieces.front() else {
+            self.ends += 1;
             return Ok(0);
         };
         let left = &first[self.offset..];

@@ -180,7 +180,6 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, Error> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::io::BufReader;
 
     fn decode(bytes: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = vec![];
@@ -283,23 +282,6 @@ mod tests {
         assert_eq!(code(&trailers), 8);
     }
 
-    /// Hands out the input in the pieces the test chose.
-    struct Pieces(Vec<Vec<u8>>);
-    impl Read for Pieces {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let Some(first) = self.0.first_mut() else {
-                return Ok(0);
-            };
-            let n = buf.len().min(first.len());
-            buf[..n].copy_from_slice(&first[..n]);
-            first.drain(..n);
-            if first.is_empty() {
-                self.0.remove(0);
-            }
-            Ok(n)
-        }
-    }
-
     fn encode(chunks: &[Vec<u8>]) -> Vec<u8> {
         let mut out = vec![];
         for c in chunks.iter().filter(|c| !c.is_empty()) {
@@ -320,16 +302,7 @@ mod tests {
             read_size in 1usize..100,
         ) {
             let wire = encode(&chunks);
-            let mut pieces = vec![];
-            let mut rest = wire.as_slice();
-            for cut in cuts {
-                if rest.is_empty() { break; }
-                let at = cut.min(rest.len());
-                pieces.push(rest[..at].to_vec());
-                rest = &rest[at..];
-            }
-            if !rest.is_empty() { pieces.push(rest.to_vec()); }
-            let mut reader = ChunkedReader::new(BufReader::with_capacity(capacity, Pieces(pieces)));
+            let mut reader = ChunkedReader::new(crate::test_io::split_reader(&wire, &cuts, capacity));
             let mut out = vec![];
             let mut buf = vec![0; read_size];
             loop {

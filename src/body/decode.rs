@@ -375,6 +375,7 @@ impl<R: Read> Read for Input<R> {
 mod tests {
     use super::*;
     use crate::response::parse_head;
+    use crate::test_io::Pieces;
     use flate2::Compression;
     use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
     use proptest::prelude::*;
@@ -452,26 +453,6 @@ mod tests {
     }
 
     /// Hands out its bytes in the pieces given, and counts the times it said "ended".
-    struct Pieces {
-        pieces: Vec<Vec<u8>>,
-        ends: usize,
-    }
-    impl Read for Pieces {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let Some(first) = self.pieces.first_mut() else {
-                self.ends += 1;
-                return Ok(0);
-            };
-            let n = buf.len().min(first.len());
-            buf[..n].copy_from_slice(&first[..n]);
-            first.drain(..n);
-            if first.is_empty() {
-                self.pieces.remove(0);
-            }
-            Ok(n)
-        }
-    }
-
     #[test]
     fn tokens_are_case_insensitive_and_x_gzip_is_gzip() {
         assert_eq!(
@@ -603,10 +584,7 @@ mod tests {
         let data = sample();
         for coded in [zlib(&data), raw_deflate(&data)] {
             let pieces = coded.iter().map(|&b| vec![b]).take(3).collect::<Vec<_>>();
-            let mut body = Pieces {
-                pieces: [pieces, vec![coded[3..].to_vec()]].concat(),
-                ends: 0,
-            };
+            let mut body = Pieces::from_pieces([pieces, vec![coded[3..].to_vec()]].concat());
             assert_eq!(decode(&mut body, &[Coding::Deflate]).unwrap(), data);
         }
     }
@@ -700,16 +678,13 @@ mod tests {
         for coding in [Coding::Gzip, Coding::Deflate, Coding::Brotli] {
             let coded = encode(&data, &[coding]);
             let trailer = vec![b'x'; 3 * INPUT_BUFFER_SIZE];
-            let mut body = Pieces {
-                pieces: vec![coded.clone(), vec![0; 4], trailer.clone()],
-                ends: 0,
-            };
+            let mut body = Pieces::from_pieces(vec![coded.clone(), vec![0; 4], trailer.clone()]);
             let mut reader = decoder(&mut body, &[coding]);
             let mut out = vec![];
             reader.read_to_end(&mut out).unwrap();
             drop(reader);
             assert_eq!(out, data, "{coding}");
-            assert!(body.pieces.is_empty(), "{coding}");
+            assert!(body.is_empty(), "{coding}");
             assert_eq!(body.ends, 1, "{coding}: the body saw its end once");
             // So a body cut short after the stream's end is still caught.
             let cut = [coded, trailer].concat();
@@ -728,10 +703,7 @@ mod tests {
             [Coding::Gzip, Coding::Brotli],
             [Coding::Brotli, Coding::Deflate],
         ] {
-            let mut body = Pieces {
-                pieces: vec![encode(&data, &applied)],
-                ends: 0,
-            };
+            let mut body = Pieces::from_pieces(vec![encode(&data, &applied)]);
             assert_eq!(decode(&mut body, &applied).unwrap(), data, "{applied:?}");
             assert_eq!(body.ends, 1, "{applied:?}");
         }
@@ -803,16 +775,7 @@ mod tests {
                 }
                 _ => encode(&data, &applied),
             };
-            let mut pieces = vec![];
-            let mut rest = coded.as_slice();
-            for cut in cuts {
-                if rest.is_empty() { break; }
-                let at = cut.min(rest.len());
-                pieces.push(rest[..at].to_vec());
-                rest = &rest[at..];
-            }
-            if !rest.is_empty() { pieces.push(rest.to_vec()); }
-            let mut body = Pieces { pieces, ends: 0 };
+            let mut body = Pieces::new(&coded, &cuts);
             let mut reader = decoder(&mut body, &applied);
             let mut out = vec![];
             let mut buf = vec![0; read_size];

@@ -42,3 +42,23 @@ pub fn names_in(dir: &std::path::Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Waits (at most 10 s) until `child`, a server just started, accepts
+/// connections on `port` of 127.0.0.1. False, with the child stopped, when it
+/// exited instead (the port was taken) or never listened.
+pub fn await_listening(child: &mut std::process::Child, port: u16) -> bool {
+    use std::time::{Duration, Instant};
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}

@@ -1,11 +1,10 @@
 //! A real nginx (Debian package), started by a test on a free loopback port with
 //! a config and a document root in a temp dir; stopped when dropped.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const BINARIES: [&str; 2] = ["/usr/sbin/nginx", "nginx"];
 
@@ -108,25 +107,13 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .ok()?;
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Nginx {
-                    child,
-                    port,
-                    root,
-                    scheme,
-                    _dir: dir,
-                });
-            }
-            if child.try_wait().ok().flatten().is_some() {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
+        super::await_listening(&mut child, port).then_some(Nginx {
+            child,
+            port,
+            root,
+            scheme,
+            _dir: dir,
+        })
     }
 
     /// Makes a directory in the document root (readable by nginx's worker).

@@ -1,10 +1,9 @@
 //! Python's `http.server` (HTTP/1.0 answers), started by a test on a free
 //! loopback port over a temp directory; stopped when dropped.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub struct PythonHttp {
     child: Child,
@@ -37,18 +36,9 @@ impl PythonHttp {
                 .stderr(Stdio::null())
                 .spawn()
                 .ok()?;
-            let until = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < until {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(PythonHttp { child, port });
-                }
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if super::await_listening(&mut child, port) {
+                return Some(PythonHttp { child, port });
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("python3 -m http.server did not start");
     }

@@ -1,9 +1,8 @@
 //! A real tinyproxy (Debian package), started by a test on a free loopback port
 //! with a config written to a temp dir; stopped when dropped.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub struct Tinyproxy {
     child: Child,
@@ -64,23 +63,11 @@ impl Tinyproxy {
             .stderr(Stdio::null())
             .spawn()
             .ok()?;
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Tinyproxy {
-                    child,
-                    port,
-                    _dir: dir,
-                });
-            }
-            if child.try_wait().ok().flatten().is_some() {
-                return None; // exited: the port was taken
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
+        super::await_listening(&mut child, port).then_some(Tinyproxy {
+            child,
+            port,
+            _dir: dir,
+        })
     }
 
     pub fn url(&self) -> String {
