@@ -109,9 +109,14 @@ fn non_regular_files_are_written_directly() {
 
 /// Starts fetch on a server that sends part of a body and then waits; returns
 /// once the server has sent it.
-fn start_stalled_download(server: &Server, file: &std::path::Path) -> std::process::Child {
+fn start_stalled_download(
+    server: &Server,
+    file: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Child {
     let child = fetch()
         .args(["-s", &server.url("/")])
+        .args(extra)
         .arg("-o")
         .arg(file)
         .stdout(Stdio::null())
@@ -139,7 +144,7 @@ fn ctrl_c_removes_the_part_file_and_keeps_the_old_file() {
     let dir = temp();
     let file = dir.path().join("f.bin");
     fs::write(&file, "old").unwrap();
-    let mut child = start_stalled_download(&server, &file);
+    let mut child = start_stalled_download(&server, &file, &[]);
     assert!(dir.path().join("f.bin.part").exists());
 
     // A second fetch may not write the same FILE.part meanwhile.
@@ -185,4 +190,35 @@ fn a_closed_stdout_pipe_is_a_quiet_success() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+#[test]
+fn ctrl_c_with_continue_keeps_the_part_for_the_next_run() {
+    // The server says it accepts ranges and names a validator, so the part
+    // gets its meta and can be continued.
+    let server = Server::steps(vec![
+        Step::Send(raw(
+            "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: \"v1\"\nContent-Length: 100\n\n",
+            b"some of it",
+        )),
+        Step::Signal,
+        Step::AwaitClose,
+    ]);
+    let dir = temp();
+    let file = dir.path().join("f.bin");
+    let mut child = start_stalled_download(&server, &file, &["-C"]);
+    // fetch records the validator when it reads the head, which may be a
+    // moment after the server sent it.
+    let meta = dir.path().join("f.bin.part.meta");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !meta.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(names_in(dir.path()), ["f.bin.part", "f.bin.part.meta"]);
 }
