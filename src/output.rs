@@ -18,9 +18,10 @@ fn partial_files() -> MutexGuard<'static, Vec<PathBuf>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// For a Ctrl-C handler: removes every `.part` file still being written and keeps
-/// the registry locked, so that no transfer can rename one onto its FILE before
-/// the process exits. Call it only right before exiting.
+/// For a Ctrl-C handler: removes every `.part` file still being written (a
+/// rename that comes later fails on the missing file) and keeps the registry
+/// locked, so that no transfer registers a new one before the process exits.
+/// Call it only right before exiting.
 pub fn remove_partial_files() {
     let files = partial_files();
     for part in files.iter() {
@@ -267,6 +268,9 @@ pub struct PartFile {
     part: PathBuf,
     dest: PathBuf,
     keep: bool,
+    /// Whether a FILE.part.meta may be beside FILE.part (`-C`, or a FILE.part
+    /// left by an earlier run): then it goes when FILE.part does.
+    may_have_meta: bool,
     committed: bool,
 }
 
@@ -277,7 +281,7 @@ impl PartFile {
             path: part.clone(),
             source,
         };
-        let file = open_own_file(&part).map_err(write_error)?;
+        let (file, len) = open_own_file(&part).map_err(write_error)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -296,6 +300,7 @@ impl PartFile {
             part,
             dest: dest.to_owned(),
             keep,
+            may_have_meta: keep || len > 0,
             committed: false,
         };
         let resume = if keep { part_file.resume_point() } else { None };
@@ -305,10 +310,8 @@ impl PartFile {
             // auto_da_alloc, the default) a truncation to 0 marks the file for
             // writeback on close, so truncating the new, empty FILE.part of every
             // download would make each close start writing the whole body to disk.
-            None => match part_file.file.metadata() {
-                Ok(meta) if meta.len() == 0 => Ok(()),
-                _ => part_file.file.set_len(0),
-            },
+            None if len == 0 => Ok(()),
+            None => part_file.file.set_len(0),
         }
         .map_err(|e| part_file.error(e))?;
         Ok((part_file, resume))
@@ -341,48 +344,64 @@ impl PartFile {
         }
     }
 
+    /// Renames FILE.part onto FILE. The registry is not held meanwhile (a
+    /// batch's workers would queue on it): if Ctrl-C comes first, the rename
+    /// fails on the removed FILE.part; if the rename comes first, FILE is
+    /// complete and the handler's removal finds nothing.
     fn commit(mut self) -> Result<(), Error> {
-        let mut registry = partial_files();
         fs::rename(&self.part, &self.dest).map_err(|source| Error::Write {
             path: self.dest.clone(),
             source,
         })?;
         self.committed = true;
-        registry.retain(|p| p != &self.part);
-        let _ = fs::remove_file(meta_path(&self.dest));
+        partial_files().retain(|p| p != &self.part);
+        if self.may_have_meta {
+            let _ = fs::remove_file(meta_path(&self.dest));
+        }
         Ok(())
     }
 }
 
 /// Opens FILE.part for writing, never through anything planted in its place:
 /// a symlink there (in a shared directory, say) would make a download truncate
-/// and overwrite whatever it points to. Whatever is at FILE.part and is not a
-/// regular file is removed first; O_NOFOLLOW closes the race in between, and
-/// O_NONBLOCK keeps a FIFO swapped in from blocking the open (it has no effect
-/// on regular files). Not truncated here: the lock must be ours before the
-/// content is.
-fn open_own_file(part: &Path) -> io::Result<File> {
+/// and overwrite whatever it points to. O_NOFOLLOW refuses a symlink and
+/// O_NONBLOCK keeps a FIFO from blocking the open (it has no effect on regular
+/// files); whatever is at FILE.part and is not a regular file is then removed
+/// and the open tried once more. (Looking first would cost every download a
+/// lookup of a name that is usually not there, which in a busy directory
+/// waits for the directory's lock.) Not truncated here: the lock must be ours
+/// before the content is. Returns the file and its length.
+fn open_own_file(part: &Path) -> io::Result<(File, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
-    match fs::symlink_metadata(part) {
-        Ok(meta) if meta.is_dir() => {
-            return Err(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "is a directory",
-            ));
+    let open = || {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(part)?;
+        let meta = file.metadata()?;
+        if meta.is_file() {
+            Ok((file, meta.len()))
+        } else {
+            Err(io::Error::other("is not a regular file"))
         }
-        Ok(meta) if !meta.is_file() => fs::remove_file(part)?,
-        _ => {}
+    };
+    let first = match open() {
+        Ok(opened) => return Ok(opened),
+        Err(e) => e,
+    };
+    match fs::symlink_metadata(part) {
+        Ok(meta) if meta.is_dir() => Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        )),
+        Ok(meta) if !meta.is_file() => {
+            fs::remove_file(part)?;
+            open()
+        }
+        _ => Err(first),
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(part)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other("is not a regular file"));
-    }
-    Ok(file)
 }
 
 impl Drop for PartFile {

@@ -1536,6 +1536,41 @@ fn endless_trailers_name_the_64_kib_limit() {
     must(case.name, run(&case, &[]).map(drop));
 }
 
+/// A FIFO planted at FILE.part, with or without a reader holding it open, is
+/// not written into: fetch replaces it with its own file and FILE is whole.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_planted_part_fifo_is_replaced() {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    const O_NONBLOCK: i32 = 0o4000;
+    let server = Server::body("downloaded");
+    for with_reader in [false, true] {
+        let dir = temp();
+        let out = dir.path().join("out");
+        let part = dir.path().join("out.part");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&part)
+            .status()
+            .expect("run mkfifo");
+        assert!(made.success());
+        let reader = with_reader.then(|| {
+            fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(O_NONBLOCK)
+                .open(&part)
+                .unwrap()
+        });
+        let mut cmd = fetch();
+        cmd.arg(server.url("/")).arg("-s").arg("-o").arg(&out);
+        let output = must("planted_fifo", run_bounded(cmd));
+        must("planted_fifo", check_run(&output, 0, ""));
+        assert_eq!(fs::read_to_string(&out).unwrap(), "downloaded");
+        assert!(!fs::metadata(&out).unwrap().file_type().is_fifo());
+        assert!(!part.exists(), "reader {with_reader}: FILE.part is left");
+        drop(reader);
+    }
+}
+
 /// FILE.part is fetch's own file: one planted in its place as a symlink (a
 /// shared directory, a hostile user) must not be followed, or a download
 /// truncates and overwrites whatever the link points to.
