@@ -4,13 +4,14 @@
 use crate::config::{Config, Job, Output, ProgressMode};
 use crate::error::Error;
 use crate::escape;
+use crate::pool::Pool;
 use crate::progress::{Bar, Progress};
 use crate::report::Report;
 use crate::transfer::{self, State};
 use crate::{Outcome, Sinks};
 use std::io::{self, Write};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 
 /// Runs every job of `config`, `config.parallel` at a time. `report` sees each
@@ -19,7 +20,7 @@ use std::time::Instant;
 pub fn run(
     config: &Config,
     sinks: Sinks<'_>,
-    report: &mut dyn FnMut(&Error),
+    report: &mut (dyn FnMut(&Error) + Send),
 ) -> Result<Vec<Outcome>, Error> {
     let started = Instant::now();
     let single = config.jobs.len() == 1;
@@ -53,7 +54,10 @@ pub fn run(
     let mut results: Vec<Option<Result<Outcome, Error>>> = Vec::new();
     results.resize_with(config.jobs.len(), || None);
 
-    let run_one = |i: usize| {
+    // Connections stay open between the transfers of one worker (each has its
+    // own pool); a single URL says `Connection: close` (DESIGN §5).
+    let new_pool = || Pool::new(!single);
+    let run_one = |i: usize, pool: &mut Pool| {
         let mut out = Shared(&stdout);
         let mut err = Shared(&stderr);
         let mut sinks = Sinks {
@@ -62,7 +66,14 @@ pub fn run(
             stderr: &mut err,
             stderr_is_terminal,
         };
-        transfer::run(config, &config.jobs[i], &mut sinks, bar_for(i), single)
+        transfer::run(
+            config,
+            &config.jobs[i],
+            &mut sinks,
+            bar_for(i),
+            single,
+            pool,
+        )
     };
     let mut finished = |i: usize, result: Result<Outcome, Error>| {
         if let Err(e) = &result {
@@ -84,28 +95,29 @@ pub fn run(
 
     let workers = config.parallel.clamp(1, config.jobs.len().max(1));
     if workers == 1 {
+        let mut pool = new_pool();
         for i in 0..config.jobs.len() {
-            finished(i, run_one(i));
+            finished(i, run_one(i, &mut pool));
         }
     } else {
+        // Each worker hands over its own results, under a lock: cheaper than
+        // waking a collecting thread for every transfer.
         let next = AtomicUsize::new(0);
-        let (tx, rx) = mpsc::channel();
+        let finished = Mutex::new(finished);
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                let tx = tx.clone();
-                let (next, run_one) = (&next, &run_one);
+                let (next, run_one, finished) = (&next, &run_one, &finished);
+                let mut pool = new_pool();
                 scope.spawn(move || {
                     loop {
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        if i >= config.jobs.len() || tx.send((i, run_one(i))).is_err() {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= config.jobs.len() {
                             break;
                         }
+                        let result = run_one(i, &mut pool);
+                        (finished.lock().unwrap_or_else(|e| e.into_inner()))(i, result);
                     }
                 });
-            }
-            drop(tx);
-            for (i, result) in rx {
-                finished(i, result);
             }
         });
     }

@@ -14,6 +14,7 @@ pub mod digest;
 pub mod error;
 pub mod escape;
 pub mod output;
+pub mod pool;
 pub mod progress;
 pub mod proxy;
 pub mod redirect;
@@ -76,7 +77,7 @@ pub struct Outcome {
 pub fn run(
     config: &Config,
     sinks: Sinks<'_>,
-    report: &mut dyn FnMut(&Error),
+    report: &mut (dyn FnMut(&Error) + Send),
 ) -> Result<Vec<Outcome>, Error> {
     batch::run(config, sinks, report)
 }

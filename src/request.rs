@@ -15,6 +15,9 @@ pub struct Request<'a> {
     pub proxy_credentials: Option<&'a Credentials>,
     /// `--compressed`: send `Accept-Encoding` for the codings fetch decodes.
     pub compressed: bool,
+    /// In a batch, the connection may carry the next request: no
+    /// `Connection: close` (HTTP/1.1 connections persist by default).
+    pub keep_alive: bool,
     /// Extra fields; one whose name matches a default field replaces it, and an
     /// empty value removes it (curl's `-H 'Name:'`).
     pub extra: &'a [(String, String)],
@@ -37,7 +40,9 @@ impl Request<'_> {
         if let Some(c) = self.proxy_credentials {
             fields.push(("Proxy-Authorization", basic_auth(c)));
         }
-        fields.push(("Connection", "close".to_owned()));
+        if !self.keep_alive {
+            fields.push(("Connection", "close".to_owned()));
+        }
 
         for (name, value) in self.extra {
             let existing = fields
@@ -104,6 +109,14 @@ mod tests {
     use super::*;
 
     fn request(extra: &[(String, String)], credentials: Option<&Credentials>) -> String {
+        head(extra, credentials, false)
+    }
+
+    fn head(
+        extra: &[(String, String)],
+        credentials: Option<&Credentials>,
+        keep_alive: bool,
+    ) -> String {
         let r = Request {
             method: Method::Get,
             target: "/a?b",
@@ -112,6 +125,7 @@ mod tests {
             credentials,
             proxy_credentials: None,
             compressed: false,
+            keep_alive,
             extra,
         };
         String::from_utf8(r.to_bytes()).unwrap()
@@ -123,6 +137,17 @@ mod tests {
             request(&[], None),
             "GET /a?b HTTP/1.1\r\nHost: h:8080\r\nUser-Agent: fetch/1\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn keep_alive_leaves_out_connection_close() {
+        assert_eq!(
+            head(&[], None, true),
+            "GET /a?b HTTP/1.1\r\nHost: h:8080\r\nUser-Agent: fetch/1\r\nAccept: */*\r\n\r\n"
+        );
+        // The user's own field still goes out.
+        let extra = [("Connection".to_owned(), "close".to_owned())];
+        assert!(head(&extra, None, true).contains("\r\nConnection: close\r\n"));
     }
 
     #[test]

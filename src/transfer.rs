@@ -9,6 +9,7 @@ use crate::digest::{self, Algorithm, Hashes, Hashing, ServerDigest};
 use crate::error::{Error, is_transient_status};
 use crate::escape;
 use crate::output::{Resume, Sink, stdout_error};
+use crate::pool::{self, Pool, Route};
 use crate::progress::{Bar, Meter};
 use crate::proxy;
 use crate::redirect;
@@ -21,7 +22,7 @@ use crate::url::{Scheme, Target};
 use crate::zerocopy;
 use crate::{Outcome, Sinks};
 use std::hash::{BuildHasher, RandomState};
-use std::io::{BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,15 +34,17 @@ pub const BUFFER_SIZE: usize = 64 * 1024;
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
 
 /// Downloads one job, writing to the sinks; errors say which URL failed.
-/// `show_head` is false in batches (no heads, DESIGN §2); `bar` shows progress.
+/// `show_head` is false in batches (no heads, DESIGN §2); `bar` shows progress;
+/// `pool` holds the connections a batch worker keeps between its transfers.
 pub fn run(
     config: &Config,
     job: &Job,
     sinks: &mut Sinks<'_>,
     bar: Bar,
     show_head: bool,
+    pool: &mut Pool,
 ) -> Result<Outcome, Error> {
-    let result = run_job(config, job, sinks, &bar, show_head);
+    let result = run_job(config, job, sinks, &bar, show_head, pool);
     match &result {
         Ok(_) => bar.finish(),
         Err(_) => bar.clear(),
@@ -55,6 +58,7 @@ fn run_job(
     sinks: &mut Sinks<'_>,
     bar: &Bar,
     show_head: bool,
+    pool: &mut Pool,
 ) -> Result<Outcome, Error> {
     let mut trace = Trace::new(
         &mut *sinks.stderr,
@@ -85,7 +89,7 @@ fn run_job(
     };
     let mut retries_left = config.retry.count;
     loop {
-        match transfer.attempt(&mut dest, &mut trace, retries_left > 0) {
+        match transfer.attempt(&mut dest, &mut trace, retries_left > 0, pool) {
             Ok((head, state)) => {
                 let file = dest.sink.path().map(|p| p.to_owned());
                 let Destination { sink, stdout, .. } = dest;
@@ -277,12 +281,14 @@ impl<'a> Transfer<'a> {
     }
 
     /// One try: requests until a final response (following redirects), then
-    /// writes its body (or with -I its head) into the sink.
+    /// writes its body (or with -I its head) into the sink. A connection whose
+    /// response was read to its end goes back to the pool.
     fn attempt(
         &mut self,
         dest: &mut Destination<'_>,
         trace: &mut Trace<'_>,
         may_retry: bool,
+        pool: &mut Pool,
     ) -> Result<(Head, State), Error> {
         loop {
             self.retry_after = None;
@@ -291,10 +297,8 @@ impl<'a> Transfer<'a> {
                 (Some(r), from) if from > 0 => Some((from, r.validator.clone())),
                 _ => None,
             };
-            let stream = self.connect(trace)?;
-            let mut conn = BufReader::with_capacity(BUFFER_SIZE, stream);
-            self.send(conn.get_mut(), range.as_ref(), trace)?;
-            let head = read_response_head(&mut conn, |h| trace.head("< ", &h.raw))?;
+            let route = self.route();
+            let (mut conn, head) = self.exchange(pool, &route, range.as_ref(), trace)?;
             self.retry_after = retry_after(&head);
 
             if self.config.redirects.follow
@@ -309,6 +313,7 @@ impl<'a> Transfer<'a> {
             }
             if self.if_modified_since.is_some() && head.status == 304 {
                 trace.step("Not modified: FILE is up to date");
+                keep(pool, route, conn, &head, true);
                 return Ok((head, State::NotModified));
             }
             if let Some((from, _)) = range {
@@ -330,31 +335,83 @@ impl<'a> Transfer<'a> {
             };
             dest.sink.remember(self.resume.as_ref())?;
 
-            if self.config.method == Method::Head {
+            let finished = if self.config.method == Method::Head {
                 let bytes = dest.for_stdout(&head.raw).into_owned();
                 dest.sink.write(dest.stdout, &bytes)?;
                 self.written = bytes.len() as u64;
+                true
             } else {
-                self.deliver(&head, conn, dest, trace)?;
-            }
+                self.deliver(&head, &mut conn, dest, trace)?
+            };
             if self.config.files.remote_time
                 && let Some(time) = last_modified(&head)
             {
                 dest.sink.set_modified(time)?;
             }
+            keep(pool, route, conn, &head, finished);
             return Ok((head, State::Downloaded));
         }
     }
 
+    /// Sends the request and reads the final response's head, on a connection
+    /// the pool kept for this route if it has one, else on a new one. A kept
+    /// connection that fails before its response (the server closed it while it
+    /// was idle, and we did not see that in time) is replaced once, quietly:
+    /// the server did not act on the request, which is a GET or HEAD anyway.
+    fn exchange(
+        &mut self,
+        pool: &mut Pool,
+        route: &Route,
+        range: Option<&(u64, String)>,
+        trace: &mut Trace<'_>,
+    ) -> Result<(BufReader<Stream>, Head), Error> {
+        if let Some(mut conn) = pool.take(route) {
+            trace.step(&format!("Reusing the connection to {route}"));
+            conn.get_mut().socket_mut().renew(&self.limits())?;
+            match self.request(&mut conn, true, range, trace) {
+                Ok(head) => return Ok((conn, head)),
+                Err(e @ (Error::EmptyReply | Error::Network { .. } | Error::Truncated(_))) => {
+                    trace.step(&format!(
+                        "The kept connection failed ({e}): connecting again"
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut conn = BufReader::with_capacity(BUFFER_SIZE, self.connect(trace)?);
+        let head = self.request(&mut conn, pool.enabled(), range, trace)?;
+        Ok((conn, head))
+    }
+
+    /// Writes the request on `conn` and reads the final response's head.
+    fn request(
+        &self,
+        conn: &mut BufReader<Stream>,
+        keep_alive: bool,
+        range: Option<&(u64, String)>,
+        trace: &mut Trace<'_>,
+    ) -> Result<Head, Error> {
+        self.send(conn.get_mut(), keep_alive, range, trace)?;
+        read_response_head(conn, |h| trace.head("< ", &h.raw))
+    }
+
+    /// The origin of the current URL and the proxy on the way to it.
+    fn route(&self) -> Route {
+        let proxy = proxy::for_target(&self.config.proxies, &self.url).map(|p| p.display());
+        Route::new(&self.url.origin(), proxy.as_deref())
+    }
+
     /// Streams the final response's body into the sink: framed, metered,
     /// decoded with --compressed, hashed, and checked against the digests.
+    /// True when the body was read exactly to its framed end (the connection
+    /// could carry another request).
     fn deliver(
         &mut self,
         head: &Head,
-        conn: BufReader<Stream>,
+        conn: &mut BufReader<Stream>,
         dest: &mut Destination<'_>,
         trace: &mut Trace<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let kind = BodyKind::of(head, false)?;
         let total = match (head.status, kind) {
             (206, _) => content_range(head).and_then(|(_, _, total)| total),
@@ -385,18 +442,16 @@ impl<'a> Transfer<'a> {
         }
         self.bar.start(total, self.written);
         if codings.is_empty() && self.hashes.is_empty() {
-            let conn = match self.deliver_zero_copy(kind, conn, dest, trace)? {
-                None => return Ok(()),
-                Some(conn) => conn,
-            };
-            return copy_body(
-                Meter::new(Body::new(kind, conn), self.bar.clone()),
-                dest,
-                &mut self.written,
-                &mut self.hashes,
-            );
+            if let Some(finished) = self.deliver_zero_copy(kind, conn, dest, trace)? {
+                return Ok(finished);
+            }
+            let mut body = Body::new(kind, conn);
+            let wire = Meter::new(&mut body, self.bar.clone());
+            copy_body(wire, dest, &mut self.written, &mut self.hashes)?;
+            return Ok(body.is_finished());
         }
-        let wire = Meter::new(Body::new(kind, conn), self.bar.clone());
+        let mut body = Body::new(kind, conn);
+        let wire = Meter::new(&mut body, self.bar.clone());
         let decoded = body::decoder(Hashing::new(wire, &mut content), &codings);
         copy_body(decoded, dest, &mut self.written, &mut self.hashes)?;
         let content_hashes = if codings.is_empty() {
@@ -405,41 +460,54 @@ impl<'a> Transfer<'a> {
             &content
         };
         self.verify(&server_digests, content_hashes, trace)
-            .inspect_err(|_| dest.sink.discard())
+            .inspect_err(|_| dest.sink.discard())?;
+        Ok(body.is_finished())
     }
 
     /// The zero-copy path (Linux splice) for a plain-http body with a length or
-    /// running until close, going to a file that takes splice. Gives the
-    /// connection back untouched when the body does not qualify.
+    /// running until close, going to a file that takes splice. `None` (and the
+    /// connection untouched) when the body does not qualify; else whether the
+    /// body ended at its framed end, as `deliver` says.
     fn deliver_zero_copy(
         &mut self,
         kind: BodyKind,
-        conn: BufReader<Stream>,
+        conn: &mut BufReader<Stream>,
         dest: &mut Destination<'_>,
         trace: &mut Trace<'_>,
-    ) -> Result<Option<BufReader<Stream>>, Error> {
+    ) -> Result<Option<bool>, Error> {
         let remaining = match kind {
             BodyKind::Length(n) => Some(n),
             BodyKind::UntilClose => None,
-            _ => return Ok(Some(conn)),
+            _ => return Ok(None),
         };
         let plain = matches!(conn.get_ref(), Stream::Plain(_));
-        let pipe = match (plain && dest.sink.splice_target().is_some())
-            .then(zerocopy::Pipe::new)
-            .flatten()
-        {
-            Some(pipe) => pipe,
-            None => return Ok(Some(conn)),
-        };
-        trace.step("Zero-copy: the body goes from the socket to the file by splice(2)");
+        if !plain || dest.sink.splice_target().is_none() {
+            return Ok(None);
+        }
         // What arrived with the head goes first; bytes past a Content-Length
-        // are not part of the body.
-        let buffered = conn.buffer();
-        let take = remaining.map_or(buffered.len(), |r| r.min(buffered.len() as u64) as usize);
-        dest.sink.write(dest.stdout, &buffered[..take])?;
+        // are not part of the body (and stay in the buffer, where the pool
+        // sees them and does not keep the connection). A body that arrived
+        // whole with the head needs no pipe.
+        let take = remaining.map_or(conn.buffer().len(), |r| {
+            r.min(conn.buffer().len() as u64) as usize
+        });
+        let rest = remaining.map(|r| r - take as u64);
+        let pipe = match rest {
+            Some(0) => None,
+            _ => match zerocopy::Pipe::new() {
+                Some(pipe) => Some(pipe),
+                None => return Ok(None),
+            },
+        };
+        dest.sink.write(dest.stdout, &conn.buffer()[..take])?;
+        conn.consume(take);
         self.bar.add(take as u64);
         self.written += take as u64;
-        let Stream::Plain(mut socket) = conn.into_inner() else {
+        let Some(pipe) = pipe else {
+            return Ok(Some(true));
+        };
+        trace.step("Zero-copy: the body goes from the socket to the file by splice(2)");
+        let Stream::Plain(socket) = conn.get_mut() else {
             unreachable!("a plain stream was checked above");
         };
         let Some((file, path)) = dest.sink.splice_target() else {
@@ -447,15 +515,15 @@ impl<'a> Transfer<'a> {
         };
         zerocopy::copy(
             &pipe,
-            &mut socket,
-            remaining.map(|r| r - take as u64),
+            socket,
+            rest,
             remaining,
             file,
             path,
             &self.bar,
             &mut self.written,
         )?;
-        Ok(None)
+        Ok(Some(remaining.is_some()))
     }
 
     /// Connects to the server or its proxy; for https, tunnels through the
@@ -475,11 +543,7 @@ impl<'a> Transfer<'a> {
             }
             None => (self.url.host(), self.url.port()),
         };
-        let limits = Limits {
-            connect_timeout: config.network.connect_timeout,
-            read_timeout: config.network.read_timeout,
-            deadline: self.deadline,
-        };
+        let limits = self.limits();
         let mut socket = transport::connect(
             &host,
             port,
@@ -509,6 +573,15 @@ impl<'a> Transfer<'a> {
         Ok(Stream::Tls(Box::new(session)))
     }
 
+    /// The timeouts of this transfer, for a new or a reused connection.
+    fn limits(&self) -> Limits {
+        Limits {
+            connect_timeout: self.config.network.connect_timeout,
+            read_timeout: self.config.network.read_timeout,
+            deadline: self.deadline,
+        }
+    }
+
     /// The TLS client configuration, built on first use (roots are not free).
     fn tls_config(&mut self, trace: &mut Trace<'_>) -> Result<Arc<rustls::ClientConfig>, Error> {
         if let Some(c) = &self.tls {
@@ -526,6 +599,7 @@ impl<'a> Transfer<'a> {
     fn send(
         &self,
         stream: &mut Stream,
+        keep_alive: bool,
         range: Option<&(u64, String)>,
         trace: &mut Trace<'_>,
     ) -> Result<(), Error> {
@@ -568,6 +642,7 @@ impl<'a> Transfer<'a> {
             credentials,
             proxy_credentials: proxy_credentials.as_ref(),
             compressed: config.compressed,
+            keep_alive,
             extra: &extra,
         }
         .to_bytes();
@@ -748,6 +823,14 @@ impl<'a> Transfer<'a> {
         }
         self.retries += 1;
         Some(wait)
+    }
+}
+
+/// Gives the pool a connection whose response was read to its end
+/// (`finished`), when the response lets the connection carry another request.
+fn keep(pool: &mut Pool, route: Route, conn: BufReader<Stream>, head: &Head, finished: bool) {
+    if finished && pool::keeps_alive(head) {
+        pool.put(route, conn);
     }
 }
 

@@ -8,6 +8,7 @@ use crate::tls::TlsStream;
 use crate::url::Host;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -235,6 +236,23 @@ pub enum Stream {
     Tls(Box<TlsStream>),
 }
 
+impl Stream {
+    /// The TCP connection under the stream.
+    pub fn socket(&self) -> &Socket {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+
+    pub fn socket_mut(&mut self) -> &mut Socket {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &mut s.sock,
+        }
+    }
+}
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -269,26 +287,48 @@ pub struct Socket {
     deadline: Option<Instant>,
     /// The timeout currently set on the socket, to avoid a syscall per read.
     armed: Option<Duration>,
+    /// The write timeout currently set (a kept connection keeps it).
+    write_armed: Option<Duration>,
 }
 
 impl Socket {
     fn new(tcp: TcpStream, limits: &Limits) -> Result<Socket, Error> {
-        let stream = Socket {
+        let mut socket = Socket {
             tcp,
             read_timeout: limits.read_timeout,
             deadline: limits.deadline,
             armed: None,
+            write_armed: None,
         };
-        // A server that never reads our request must not hang us either.
-        let left = stream.left().map_err(Error::from_read)?;
-        stream
-            .tcp
-            .set_write_timeout(Some(left.0))
-            .map_err(|source| Error::Network {
-                what: "setting up the connection failed",
-                source,
-            })?;
-        Ok(stream)
+        socket.renew(limits)?;
+        Ok(socket)
+    }
+
+    /// Sets the limits of the transfer that uses the connection (a kept-alive
+    /// one serves several); the write timeout makes sure a server that never
+    /// reads our request cannot hang us either.
+    pub fn renew(&mut self, limits: &Limits) -> Result<(), Error> {
+        self.read_timeout = limits.read_timeout;
+        self.deadline = limits.deadline;
+        let (left, _) = self.left().map_err(Error::from_read)?;
+        if self.write_armed != Some(left) {
+            self.tcp
+                .set_write_timeout(Some(left))
+                .map_err(|source| Error::Network {
+                    what: "setting up the connection failed",
+                    source,
+                })?;
+            self.write_armed = Some(left);
+        }
+        Ok(())
+    }
+
+    /// Whether a read would return at once (data, the peer's close, an error):
+    /// for an idle connection, a sign that it cannot carry another request.
+    pub fn has_input(&self) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let mut fds = [PollFd::new(self.tcp.as_fd(), PollFlags::POLLIN)];
+        !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
     }
 
     /// The time this read may wait, and whether `--max-time` limits it.

@@ -197,6 +197,11 @@ impl Target {
         }
     }
 
+    /// `scheme://host[:port]` (the port when not the scheme's default).
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+
     /// The URL as it may be shown to people and logs: without userinfo.
     pub fn display(&self) -> String {
         if self.url.username().is_empty() && self.url.password().is_none() {

@@ -13,6 +13,7 @@ mod files;
 mod framing;
 mod integrity;
 mod interop;
+mod keepalive;
 mod naming;
 mod nginx;
 mod progress;

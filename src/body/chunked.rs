@@ -43,6 +43,12 @@ impl<R> ChunkedReader<R> {
             received: 0,
         }
     }
+
+    /// Whether the last chunk and the trailer section have been read: the
+    /// body ended exactly here.
+    pub fn is_finished(&self) -> bool {
+        self.state == State::Done
+    }
 }
 
 impl<R: BufRead> ChunkedReader<R> {

@@ -18,6 +18,11 @@ impl<R> LengthReader<R> {
             remaining: expected,
         }
     }
+
+    /// Whether all `expected` bytes have been read.
+    pub fn is_finished(&self) -> bool {
+        self.remaining == 0
+    }
 }
 
 impl<R: Read> Read for LengthReader<R> {

@@ -124,6 +124,20 @@ impl<R: BufRead> Body<R> {
     }
 }
 
+impl<R> Body<R> {
+    /// Whether the body has been read to its framed end, so that the
+    /// connection is positioned at the next response. A body that runs until
+    /// the close never is: that connection is spent.
+    pub fn is_finished(&self) -> bool {
+        match self {
+            Body::Empty => true,
+            Body::Chunked(r) => r.is_finished(),
+            Body::Length(r) => r.is_finished(),
+            Body::UntilClose(_) => false,
+        }
+    }
+}
+
 impl<R: BufRead> Read for Body<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

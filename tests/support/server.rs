@@ -44,6 +44,9 @@ pub enum Step {
     Reset,
     /// End the connection without a TLS close_notify (a plain close for http).
     EndWithoutNotify,
+    /// Keep the connection open after the script and answer the next request
+    /// on it (the script runs again for that request).
+    KeepOpen,
 }
 
 /// A gate a script waits at ([`Step::WaitFor`]) until the test opens it.
@@ -78,6 +81,10 @@ impl Gate {
 pub struct Recorded {
     /// The request head, exactly as received.
     pub raw: String,
+    /// Which connection it came on: 0 for the server's first, and so on.
+    pub connection: usize,
+    /// Its place on that connection: 0 for the first request.
+    pub nth: usize,
 }
 
 impl Recorded {
@@ -182,7 +189,7 @@ impl Server {
             let requests = Arc::clone(&requests);
             let stop = Arc::clone(&stop);
             thread::spawn(move || {
-                for conn in listener.incoming() {
+                for (serial, conn) in listener.incoming().enumerate() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
@@ -197,7 +204,7 @@ impl Server {
                     let script = Arc::clone(&script);
                     let requests = Arc::clone(&requests);
                     let signal_tx = signal_tx.clone();
-                    thread::spawn(move || serve(conn, &*script, &requests, &signal_tx));
+                    thread::spawn(move || serve(conn, serial, &*script, &requests, &signal_tx));
                 }
             })
         };
@@ -309,6 +316,7 @@ impl Write for Conn {
 
 fn serve(
     mut conn: Conn,
+    serial: usize,
     script: &Script,
     requests: &Mutex<Vec<Recorded>>,
     signal: &mpsc::Sender<()>,
@@ -316,65 +324,86 @@ fn serve(
     let _ = conn.tcp().set_read_timeout(Some(PATIENCE));
     let _ = conn.tcp().set_write_timeout(Some(PATIENCE));
     let _ = conn.tcp().set_nodelay(true);
-    let request = match read_request(&mut conn) {
-        Some(Ok(request)) => request,
-        Some(Err(())) => {
-            // What real servers do with a TLS ClientHello on a plain port.
-            let _ = conn.write_all(&response("400 Bad Request", &["Connection: close"], b""));
-            conn.end(true);
-            return;
-        }
-        None => return,
-    };
-    requests.lock().unwrap().push(request.clone());
-    for step in script(&request) {
-        let ok = match step {
-            Step::Send(bytes) => conn.write_all(&bytes).and_then(|()| conn.flush()).is_ok(),
-            Step::Dribble(bytes) => bytes
-                .iter()
-                .all(|b| conn.write_all(&[*b]).and_then(|()| conn.flush()).is_ok()),
-            Step::Pattern { from, len } => write_pattern(&mut conn, from, len),
-            Step::ChunkedPattern { len, chunk } => write_chunked_pattern(&mut conn, len, chunk),
-            Step::Repeat { bytes, times } => write_repeated(&mut conn, &bytes, times),
-            Step::Pause(d) => {
-                thread::sleep(d);
-                true
-            }
-            Step::Signal => signal.send(()).is_ok(),
-            Step::WaitFor(gate) => gate.wait(PATIENCE),
-            Step::AwaitClose => {
-                let until = Instant::now() + PATIENCE;
-                let mut sink = [0u8; 1024];
-                while Instant::now() < until {
-                    match conn.read(&mut sink) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                }
-                true
-            }
-            Step::Reset => {
-                let _ = SockRef::from(conn.tcp()).set_linger(Some(Duration::ZERO));
+    let mut unread = Vec::new();
+    for nth in 0.. {
+        let raw = match read_request(&mut conn, &mut unread) {
+            Some(Ok(raw)) => raw,
+            Some(Err(())) => {
+                // What real servers do with a TLS ClientHello on a plain port.
+                let _ = conn.write_all(&response("400 Bad Request", &["Connection: close"], b""));
+                conn.end(true);
                 return;
             }
-            Step::EndWithoutNotify => {
-                conn.end(false);
-                return;
-            }
+            None => return,
         };
-        if !ok {
-            return;
+        let request = Recorded {
+            raw,
+            connection: serial,
+            nth,
+        };
+        requests.lock().unwrap().push(request.clone());
+        let mut keep_open = false;
+        for step in script(&request) {
+            let ok = match step {
+                Step::Send(bytes) => conn.write_all(&bytes).and_then(|()| conn.flush()).is_ok(),
+                Step::Dribble(bytes) => bytes
+                    .iter()
+                    .all(|b| conn.write_all(&[*b]).and_then(|()| conn.flush()).is_ok()),
+                Step::Pattern { from, len } => write_pattern(&mut conn, from, len),
+                Step::ChunkedPattern { len, chunk } => write_chunked_pattern(&mut conn, len, chunk),
+                Step::Repeat { bytes, times } => write_repeated(&mut conn, &bytes, times),
+                Step::Pause(d) => {
+                    thread::sleep(d);
+                    true
+                }
+                Step::Signal => signal.send(()).is_ok(),
+                Step::WaitFor(gate) => gate.wait(PATIENCE),
+                Step::AwaitClose => {
+                    let until = Instant::now() + PATIENCE;
+                    let mut sink = [0u8; 1024];
+                    while Instant::now() < until {
+                        match conn.read(&mut sink) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    true
+                }
+                Step::Reset => {
+                    let _ = SockRef::from(conn.tcp()).set_linger(Some(Duration::ZERO));
+                    return;
+                }
+                Step::EndWithoutNotify => {
+                    conn.end(false);
+                    return;
+                }
+                Step::KeepOpen => {
+                    keep_open = true;
+                    true
+                }
+            };
+            if !ok {
+                return;
+            }
+        }
+        if !keep_open {
+            break;
         }
     }
     conn.end(true);
 }
 
-/// The request head; `Some(Err(()))` for bytes that cannot start an HTTP
-/// request, `None` when the client went away first.
-fn read_request(conn: &mut impl Read) -> Option<Result<Recorded, ()>> {
-    let mut raw = Vec::new();
+/// The next request head (bytes after it stay in `unread` for the next
+/// call); `Some(Err(()))` for bytes that cannot start an HTTP request, `None`
+/// when the client went away first.
+fn read_request(conn: &mut impl Read, unread: &mut Vec<u8>) -> Option<Result<String, ()>> {
+    let mut raw = std::mem::take(unread);
     let mut buf = [0u8; 4096];
-    while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            *unread = raw.split_off(end + 4);
+            return Some(Ok(String::from_utf8_lossy(&raw).into_owned()));
+        }
         if raw.len() > MAX_REQUEST_HEAD {
             return None;
         }
@@ -386,9 +415,6 @@ fn read_request(conn: &mut impl Read) -> Option<Result<Recorded, ()>> {
             return Some(Err(()));
         }
     }
-    Some(Ok(Recorded {
-        raw: String::from_utf8_lossy(&raw).into_owned(),
-    }))
 }
 
 /// The byte at `offset` of the endless test pattern (period 251, a prime, so

@@ -1,0 +1,136 @@
+//! Keep-alive within a batch: each worker keeps the connections of its finished
+//! transfers whose responses allow it, and the next transfer to the same origin
+//! by the same route sends its request on one of them instead of connecting.
+//! A single URL never uses a pool: it sends `Connection: close` (DESIGN §5).
+
+use crate::response::Head;
+use crate::transport::Stream;
+use std::io::BufReader;
+
+/// Idle connections one worker keeps at most (the oldest goes first): enough
+/// for a list that alternates between a few hosts, few enough to be polite.
+pub const MAX_IDLE: usize = 4;
+
+/// Where a connection leads: the origin and the proxy it goes through. Only a
+/// connection with the same route can carry the next request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route(String);
+
+impl Route {
+    /// `origin` is `scheme://host:port`; `proxy` the proxy's URL, if any.
+    pub fn new(origin: &str, proxy: Option<&str>) -> Route {
+        match proxy {
+            Some(p) => Route(format!("{origin} through {p}")),
+            None => Route(origin.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The idle connections of one worker.
+pub struct Pool {
+    enabled: bool,
+    idle: Vec<(Route, BufReader<Stream>)>,
+}
+
+impl Pool {
+    /// A pool that keeps connections for the transfers that follow, or with
+    /// `keep` false one that keeps nothing (requests say `Connection: close`).
+    pub fn new(keep: bool) -> Pool {
+        Pool {
+            enabled: keep,
+            idle: Vec::new(),
+        }
+    }
+
+    /// Whether requests should ask for the connection to stay open.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// An idle connection for `route` that still looks usable: nothing unread
+    /// in its buffer and nothing waiting on its socket (a server that closed an
+    /// idle connection has sent its FIN by now, usually; the caller handles the
+    /// race where it arrives later).
+    pub fn take(&mut self, route: &Route) -> Option<BufReader<Stream>> {
+        let i = self.idle.iter().rposition(|(r, _)| r == route)?;
+        let (_, conn) = self.idle.remove(i);
+        (conn.buffer().is_empty() && !conn.get_ref().socket().has_input()).then_some(conn)
+    }
+
+    /// Keeps `conn`, which has just delivered the whole of a response that
+    /// allows another request on it, unless it holds bytes past that response
+    /// (a server that sends more than it framed is not trusted twice).
+    pub fn put(&mut self, route: Route, conn: BufReader<Stream>) {
+        if !self.enabled || !conn.buffer().is_empty() {
+            return;
+        }
+        if self.idle.len() >= MAX_IDLE {
+            self.idle.remove(0);
+        }
+        self.idle.push((route, conn));
+    }
+}
+
+/// Whether the connection may carry another request after this response
+/// (RFC 9112 §9.3): HTTP/1.1 unless it says `Connection: close`; HTTP/1.0 only
+/// when it says `Connection: keep-alive`.
+pub fn keeps_alive(head: &Head) -> bool {
+    let mut close = false;
+    let mut keep_alive = false;
+    for token in head
+        .values("connection")
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+    {
+        close |= token.eq_ignore_ascii_case(b"close");
+        keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+    }
+    !close && (head.minor_version >= 1 || keep_alive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::response::parse_head;
+
+    fn head(text: &str) -> Head {
+        parse_head(format!("{}\r\n\r\n", text.replace('\n', "\r\n")).into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn which_responses_keep_the_connection() {
+        assert!(keeps_alive(&head("HTTP/1.1 200 OK")));
+        assert!(keeps_alive(&head(
+            "HTTP/1.1 200 OK\nConnection: Keep-Alive"
+        )));
+        assert!(!keeps_alive(&head("HTTP/1.1 200 OK\nConnection: close")));
+        assert!(!keeps_alive(&head(
+            "HTTP/1.1 200 OK\nConnection: upgrade, Close"
+        )));
+        assert!(!keeps_alive(&head("HTTP/1.0 200 OK")));
+        assert!(keeps_alive(&head(
+            "HTTP/1.0 200 OK\nConnection: keep-alive"
+        )));
+        assert!(!keeps_alive(&head(
+            "HTTP/1.0 200 OK\nConnection: keep-alive\nConnection: close"
+        )));
+    }
+
+    #[test]
+    fn routes_differ_by_proxy() {
+        assert_eq!(
+            Route::new("http://h:80", None),
+            Route::new("http://h:80", None)
+        );
+        assert_ne!(
+            Route::new("http://h:80", None),
+            Route::new("http://h:80", Some("http://p:3128"))
+        );
+    }
+}
