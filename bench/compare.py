@@ -414,15 +414,27 @@ def goals(res):
         g.append(("Row 3 (6 bytes): wall ≤ 0.8 × wget's",
                   f"{fw * 1e3:.2f} ms vs {ww * 1e3:.2f} ms: {fw / ww:.2f}×", fw <= 0.8 * ww))
     if "chunked" in res and "null" in res:
+        # The issue lets row 4 come "from the project's own test server or nginx
+        # with chunked output". nginx cannot produce chunks as fast as it sends
+        # a file (a bare read loop is as slow as fetch there: see the row), so
+        # the goal is judged from bench/chunked_server.rs, against both row 1
+        # and the same server's Content-Length body; nginx is reported beside it.
         size = res["chunked"]["size"]
-        tc = size / get("chunked", "fetch", "wall") / MIB
         t1 = res["null"]["size"] / get("null", "fetch", "wall") / MIB
-        measured = f"{tc:,.0f} MiB/s chunked from nginx vs {t1:,.0f} MiB/s: {tc / t1:.2f}×"
-        if "fetch, mem server" in res["chunked"]["summary"]:
+        tn = size / get("chunked", "fetch", "wall") / MIB
+        summ = res["chunked"]["summary"]
+        if "fetch, mem server" in summ and "fetch, mem server, Content-Length" in summ:
             tm = size / get("chunked", "fetch, mem server", "wall") / MIB
-            measured += f" (chunked from the in-memory server: {tm:,.0f} MiB/s, {tm / t1:.2f}×)"
+            tl = size / get("chunked", "fetch, mem server, Content-Length", "wall") / MIB
+            measured = (f"{tm:,.0f} MiB/s chunked from the project's server vs {t1:,.0f} MiB/s in row 1: "
+                        f"{tm / t1:.2f}×, and vs {tl:,.0f} MiB/s with Content-Length from the same server: "
+                        f"{tm / tl:.2f}× (from nginx's chunked output: {tn:,.0f} MiB/s, {tn / t1:.2f}×)")
+            met = tm >= 0.9 * t1 and tm >= 0.9 * tl
+        else:
+            measured = f"{tn:,.0f} MiB/s chunked from nginx vs {t1:,.0f} MiB/s: {tn / t1:.2f}×"
+            met = tn >= 0.9 * t1
         g.append(("Row 4 (chunked): fetch's throughput within 10% of its row-1 throughput",
-                  measured, tc >= 0.9 * t1))
+                  measured, met))
     if "https" in res:
         fc, cc = get("https", "fetch", "cpu"), get("https", "curl", "cpu")
         g.append(("Row 5 (https): CPU ≤ curl's",
@@ -542,8 +554,9 @@ def write_markdown(s, res, goal_list, path, png_rel):
             lines += ["Commands: `fetch --input-file LIST -j 8 --output-dir D -s`; "
                       "`curl -Z --parallel-max 8 --output-dir D --remote-name-all -s URL...`; "
                       "`xargs -P 8 -n 50 wget -q -P D < LIST`; D is made fresh (empty) before each run. "
-                      "fetch opens one connection per URL (`Connection: close`); curl and wget keep "
-                      "theirs alive.", ""]
+                      "All three keep their connections alive (fetch: one per worker; curl -Z: as many "
+                      "as it opens; wget: one per process of 50 URLs). fetch writes each file through "
+                      "FILE.part and a rename (DESIGN §3); curl and wget create FILE directly.", ""]
     lines += [
         "Checks before timing (the served file each body was compared with, byte for byte):",
         "",
