@@ -403,15 +403,16 @@ fn read_input_file(path: &Path) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-/// Outputs that would collide: two URLs writing one file, several bodies
-/// interleaving on stdout, or `-C` without a file to continue.
+/// Outputs that would collide: two URLs writing one file (any number may
+/// write `/dev/null`, as with curl), several bodies interleaving on stdout, or
+/// `-C` without a file to continue.
 fn check_outputs(jobs: &[Job], parallel: u16, resume: bool) -> Result<(), Error> {
     let mut files = std::collections::HashSet::new();
     let mut to_stdout = 0;
     for job in jobs {
         match &job.output {
             Output::File(path) => {
-                if !files.insert(path) {
+                if path.as_os_str() != "/dev/null" && !files.insert(path) {
                     return Err(Error::Usage(format!(
                         "two URLs would write {} (name one of them with -o)",
                         path.display()

@@ -198,3 +198,15 @@ fn colliding_outputs_are_usage_errors() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn any_number_of_urls_may_write_dev_null() {
+    let server = files_server();
+    fetch()
+        .args(["-s", "-j", "2", &server.url("/a"), &server.url("/b")])
+        .args(["-o", "/dev/null", "-o", "/dev/null"])
+        .assert()
+        .success()
+        .stdout("");
+    assert_eq!(server.requests().len(), 2);
+}
