@@ -182,3 +182,44 @@ fn a_hundred_urls_eight_at_a_time_from_nginx() {
         assert!(got == data(1000 + i as usize * 997, i + 1), "f{i:03}.bin");
     }
 }
+
+/// nginx numbers its connections ($connection): a batch that keeps its
+/// connections alive shows as many numbers as it has workers.
+#[test]
+fn a_batch_reuses_its_connections_to_nginx() {
+    let Some(nginx) = Nginx::start("add_header X-Connection $connection;") else {
+        return;
+    };
+    let mut urls = vec![];
+    for i in 0..20u32 {
+        nginx.put(&format!("k{i:02}"), &data(500 + i as usize * 300, i + 7));
+        urls.push(nginx.url(&format!("/k{i:02}")));
+    }
+    let dir = temp();
+    let out = dir.path().join("out");
+    let run = fetch()
+        .args(["-v", "-j", "2", "--output-dir"])
+        .arg(&out)
+        .args(&urls)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let mut connections: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("< X-Connection: "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(connections.len(), 20, "{stderr}");
+    connections.sort();
+    connections.dedup();
+    assert!(
+        connections.len() <= 2,
+        "nginx saw connections {connections:?}"
+    );
+    assert!(stderr.contains("Reusing the connection to http://127.0.0.1:"));
+    for i in 0..20u32 {
+        let got = fs::read(out.join(format!("k{i:02}"))).unwrap();
+        assert!(got == data(500 + i as usize * 300, i + 7), "k{i:02}");
+    }
+}
