@@ -1,7 +1,7 @@
 //! Checksums computed while streaming: `--checksum ALGO:HEX`, the incremental
 //! [`Hasher`], and the server's own RFC 9530 Content-Digest / Repr-Digest fields.
 
-use crate::response::Head;
+use crate::response::{Field, Head, field_values};
 use std::fmt;
 use std::str::FromStr;
 
@@ -254,6 +254,8 @@ pub struct ServerDigest {
     pub field: &'static str,
     pub algorithm: Algorithm,
     pub expected: Vec<u8>,
+    /// Sent after a chunked body, as a trailer field (RFC 9110 §6.5).
+    pub in_trailer: bool,
 }
 
 /// The digest fields we read, with the spelling used in [`ServerDigest::field`].
@@ -270,11 +272,12 @@ const DIGEST_FIELDS: [&str; 2] = ["Content-Digest", "Repr-Digest"];
 /// "Deprecated" in RFC 9530 §5) are ignored, parameters after `;` are ignored, and a
 /// malformed member (bad base64, wrong length, not a byte sequence) is skipped
 /// rather than failing the field. Field lines longer than
-/// [`MAX_DIGEST_FIELD_BYTES`] are skipped.
-pub fn server_digests(head: &Head) -> Vec<ServerDigest> {
+/// [`MAX_DIGEST_FIELD_BYTES`] are skipped. `fields` are a head's, or with
+/// `in_trailer` a chunked body's trailer fields.
+pub fn server_digests(fields: &[Field], in_trailer: bool) -> Vec<ServerDigest> {
     let mut found: Vec<ServerDigest> = Vec::new();
     for field in DIGEST_FIELDS {
-        for line in head.values(field) {
+        for line in field_values(fields, field) {
             if line.len() > MAX_DIGEST_FIELD_BYTES {
                 continue;
             }
@@ -283,6 +286,7 @@ pub fn server_digests(head: &Head) -> Vec<ServerDigest> {
                     field,
                     algorithm,
                     expected,
+                    in_trailer,
                 };
                 match found
                     .iter_mut()
@@ -295,6 +299,20 @@ pub fn server_digests(head: &Head) -> Vec<ServerDigest> {
         }
     }
     found
+}
+
+/// Whether the head's `Trailer` field announces Content-Digest or Repr-Digest
+/// (RFC 9110 §6.6.2): then the body must be hashed while it streams, before
+/// the trailer says with which algorithm.
+pub fn announced_in_trailer(head: &Head) -> bool {
+    head.values("trailer")
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .any(|name| {
+            DIGEST_FIELDS
+                .iter()
+                .any(|f| name.eq_ignore_ascii_case(f.as_bytes()))
+        })
 }
 
 /// Splits a dictionary at the commas between members: those outside a String
@@ -524,6 +542,27 @@ mod tests {
     }
 
     #[test]
+    fn digest_trailers_are_announced_by_name() {
+        assert!(announced_in_trailer(&head(&[(
+            "Trailer",
+            "Content-Digest"
+        )])));
+        assert!(announced_in_trailer(&head(&[(
+            "Trailer",
+            "expires, repr-digest"
+        )])));
+        assert!(!announced_in_trailer(&head(&[("Trailer", "Expires")])));
+        assert!(!announced_in_trailer(&head(&[])));
+        let trailer = [Field {
+            name: "content-digest".into(),
+            value: format!("sha-256=:{}:", "A".repeat(43) + "=").into_bytes(),
+        }];
+        let found = server_digests(&trailer, true);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].in_trailer);
+    }
+
+    #[test]
     fn rfc_9530_examples() {
         // RFC 9530 Appendix B.1: the content is `{"hello": "world"}` and a line
         // feed (Content-Length: 19), with these digests (also in §2 and §3).
@@ -539,7 +578,7 @@ mod tests {
                  MjkM7iw7yZ/WkppmM44T3qg==:",
             ),
         ]);
-        let digests = server_digests(&h);
+        let digests = server_digests(&h.fields, false);
         assert_eq!(digests.len(), 2);
         for (digest, field, algorithm) in [
             (&digests[0], "Content-Digest", Algorithm::Sha256),
@@ -556,7 +595,7 @@ mod tests {
             "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:",
         )]);
         assert_eq!(
-            server_digests(&h)[0].expected,
+            server_digests(&h.fields, false)[0].expected,
             Hasher::new(Algorithm::Sha256).finish()
         );
     }
@@ -573,22 +612,25 @@ mod tests {
             ("REPR-DIGEST", &format!("sha-512=:{b64_512}:")),
         ]);
         assert_eq!(
-            server_digests(&h),
+            server_digests(&h.fields, false),
             vec![
                 ServerDigest {
                     field: "Content-Digest",
                     algorithm: Algorithm::Sha256,
                     expected: vec![7; 32],
+                    in_trailer: false,
                 },
                 ServerDigest {
                     field: "Content-Digest",
                     algorithm: Algorithm::Sha512,
                     expected: vec![9; 64],
+                    in_trailer: false,
                 },
                 ServerDigest {
                     field: "Repr-Digest",
                     algorithm: Algorithm::Sha512,
                     expected: vec![9; 64],
+                    in_trailer: false,
                 },
             ]
         );
@@ -606,29 +648,30 @@ mod tests {
         );
         let h = head(&[("Content-Digest", &value)]);
         assert_eq!(
-            server_digests(&h),
+            server_digests(&h.fields, false),
             vec![ServerDigest {
                 field: "Content-Digest",
                 algorithm: Algorithm::Sha256,
                 expected: vec![1; 32],
+                in_trailer: false,
             }]
         );
         // Nothing usable at all.
         let h = head(&[("Content-Digest", "sha-256=:!!!!:"), ("Repr-Digest", "")]);
-        assert!(server_digests(&h).is_empty());
-        assert!(server_digests(&head(&[])).is_empty());
+        assert!(server_digests(&h.fields, false).is_empty());
+        assert!(server_digests(&head(&[]).fields, false).is_empty());
     }
 
     #[test]
     fn whitespace_around_members() {
         let good = crate::request::base64(&[2; 32]);
         let h = head(&[("Repr-Digest", &format!(" \t sha-256=:{good}: \t,  "))]);
-        assert_eq!(server_digests(&h)[0].expected, vec![2; 32]);
+        assert_eq!(server_digests(&h.fields, false)[0].expected, vec![2; 32]);
         // None is allowed inside a member.
         let h = head(&[("Repr-Digest", &format!("sha-256 =:{good}:"))]);
-        assert!(server_digests(&h).is_empty());
+        assert!(server_digests(&h.fields, false).is_empty());
         let h = head(&[("Repr-Digest", &format!("sha-256=: {good}:"))]);
-        assert!(server_digests(&h).is_empty());
+        assert!(server_digests(&h.fields, false).is_empty());
     }
 
     #[test]
@@ -640,7 +683,7 @@ mod tests {
             ("Content-Type", "text/plain"),
             ("Content-Digest", &format!("sha-256=:{last}:")),
         ]);
-        let digests = server_digests(&h);
+        let digests = server_digests(&h.fields, false);
         assert_eq!(digests.len(), 1);
         assert_eq!(digests[0].expected, vec![4; 32]);
     }
@@ -651,9 +694,9 @@ mod tests {
         let member = format!("sha-256=:{good}:");
         let pad = " ".repeat(MAX_DIGEST_FIELD_BYTES - member.len());
         let h = head(&[("Content-Digest", &format!("{pad}{member}"))]);
-        assert_eq!(server_digests(&h).len(), 1);
+        assert_eq!(server_digests(&h.fields, false).len(), 1);
         let h = head(&[("Content-Digest", &format!(" {pad}{member}"))]);
-        assert!(server_digests(&h).is_empty());
+        assert!(server_digests(&h.fields, false).is_empty());
     }
 
     #[test]

@@ -31,10 +31,7 @@ pub struct Field {
 impl Head {
     /// Values of every field called `name` (case-insensitive), in order.
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.fields
-            .iter()
-            .filter(move |f| f.name.eq_ignore_ascii_case(name))
-            .map(|f| f.value.as_slice())
+        field_values(&self.fields, name)
     }
 
     /// The first field called `name`, when it is text.
@@ -43,6 +40,37 @@ impl Head {
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(name))
             .and_then(|f| std::str::from_utf8(&f.value).ok())
+    }
+}
+
+/// Values of every field in `fields` called `name` (case-insensitive), in order.
+pub fn field_values<'a>(fields: &'a [Field], name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    fields
+        .iter()
+        .filter(move |f| f.name.eq_ignore_ascii_case(name))
+        .map(|f| f.value.as_slice())
+}
+
+/// The fields of a chunked body's trailer section (RFC 9112 §7.1.2), given
+/// as the chunked reader kept it (the lines before the blank one). A section
+/// that does not parse gives no fields: the body is complete either way, and
+/// fetch reads trailers only for the digests it can check.
+pub fn parse_trailers(section: &[u8]) -> Vec<Field> {
+    if section.is_empty() {
+        return Vec::new();
+    }
+    let mut block = section.to_vec();
+    block.extend_from_slice(b"\r\n");
+    let mut slots = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    match httparse::parse_headers(&block, &mut slots) {
+        Ok(httparse::Status::Complete((_, fields))) => fields
+            .iter()
+            .map(|h| Field {
+                name: h.name.to_owned(),
+                value: h.value.to_vec(),
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -258,6 +286,20 @@ mod tests {
 
     fn code(bytes: &[u8]) -> u8 {
         head(bytes).unwrap_err().exit_code()
+    }
+
+    #[test]
+    fn trailer_fields() {
+        let fields = parse_trailers(b"Content-Digest: sha-256=:x:\r\nExpires: never\n");
+        assert_eq!(fields.len(), 2);
+        assert_eq!(
+            field_values(&fields, "content-digest").collect::<Vec<_>>(),
+            [b"sha-256=:x:".as_slice()]
+        );
+        assert!(parse_trailers(b"").is_empty());
+        // A section that does not parse gives nothing, not an error.
+        assert!(parse_trailers(b"no colon here\r\n").is_empty());
+        assert!(parse_trailers(b"Bad Name: x\r\n").is_empty());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::progress::{Bar, Meter};
 use crate::proxy;
 use crate::redirect;
 use crate::request::Request;
-use crate::response::{Head, read_response_head};
+use crate::response::{self, Head, read_response_head};
 use crate::tls;
 use crate::trace::Trace;
 use crate::transport::{self, Limits, Stream, seconds};
@@ -426,34 +426,44 @@ impl<'a> Transfer<'a> {
         };
         // The server's own digests describe the content as sent (before
         // decoding), and a body that came whole from this response; a range
-        // (a resumed body) is not checked.
-        let server_digests = if head.status == 200 && self.written == 0 {
-            digest::server_digests(head)
+        // (a resumed body) is not checked. A chunked body may bring them after
+        // it, as trailer fields: when the head's Trailer field announces one,
+        // the body is hashed with both algorithms, since the trailer says which
+        // one only at the end.
+        let whole = head.status == 200 && self.written == 0;
+        let mut server_digests = if whole {
+            digest::server_digests(&head.fields, false)
         } else {
             Vec::new()
         };
+        let mut algorithms: Vec<Algorithm> = server_digests.iter().map(|d| d.algorithm).collect();
+        let trailer_digests = whole && kind == BodyKind::Chunked;
+        if trailer_digests && digest::announced_in_trailer(head) {
+            algorithms.extend([Algorithm::Sha256, Algorithm::Sha512]);
+        }
         let mut content = Hashes::default();
-        for d in &server_digests {
+        for algorithm in algorithms {
             if codings.is_empty() {
-                self.hashes.add(d.algorithm);
+                self.hashes.add(algorithm);
             } else {
-                content.add(d.algorithm);
+                content.add(algorithm);
             }
         }
         self.bar.start(total, self.written);
-        if codings.is_empty() && self.hashes.is_empty() {
-            if let Some(finished) = self.deliver_zero_copy(kind, conn, dest, trace)? {
-                return Ok(finished);
-            }
-            let mut body = Body::new(kind, conn);
-            let wire = Meter::new(&mut body, self.bar.clone());
-            copy_body(wire, dest, &mut self.written, &mut self.hashes)?;
-            return Ok(body.is_finished());
+        if codings.is_empty()
+            && self.hashes.is_empty()
+            && let Some(finished) = self.deliver_zero_copy(kind, conn, dest, trace)?
+        {
+            return Ok(finished);
         }
         let mut body = Body::new(kind, conn);
         let wire = Meter::new(&mut body, self.bar.clone());
         let decoded = body::decoder(Hashing::new(wire, &mut content), &codings);
         copy_body(decoded, dest, &mut self.written, &mut self.hashes)?;
+        if trailer_digests {
+            let trailers = response::parse_trailers(body.trailers());
+            server_digests.extend(digest::server_digests(&trailers, true));
+        }
         let content_hashes = if codings.is_empty() {
             &self.hashes
         } else {
@@ -696,13 +706,22 @@ impl<'a> Transfer<'a> {
         trace: &mut Trace<'_>,
     ) -> Result<(), Error> {
         for d in server {
-            if content.digest(d.algorithm).as_ref() != Some(&d.expected) {
+            let place = if d.in_trailer { " trailer" } else { "" };
+            let Some(got) = content.digest(d.algorithm) else {
+                // Only a trailer the head did not announce can be unhashed.
+                trace.step(&format!(
+                    "{}{place} {} not checked: the head's Trailer field did not announce it",
+                    d.field, d.algorithm
+                ));
+                continue;
+            };
+            if got != d.expected {
                 return Err(Error::Checksum(format!(
-                    "the body does not match the server's {} ({})",
+                    "the body does not match the server's {}{place} ({})",
                     d.field, d.algorithm
                 )));
             }
-            trace.step(&format!("{} {} verified", d.field, d.algorithm));
+            trace.step(&format!("{}{place} {} verified", d.field, d.algorithm));
         }
         if let Some(c) = &self.config.checksum {
             let got = self.hashes.digest(c.algorithm).unwrap_or_default();

@@ -2,7 +2,7 @@
 //! stacked) decoded while streaming, corrupt or unknown codings are 61, and
 //! without the flag the bytes are written exactly as received.
 
-use crate::support::server::{Server, response};
+use crate::support::server::{Server, raw, response};
 use crate::support::{fetch, names_in, temp};
 use assert_cmd::prelude::*;
 use predicates::prelude::*;
@@ -142,6 +142,32 @@ fn content_digest_covers_the_bytes_as_sent() {
         .success()
         .stdout("hello world")
         .stderr(predicate::str::contains("Content-Digest sha256 verified"));
+}
+
+#[test]
+fn a_trailer_digest_covers_the_bytes_as_sent_too() {
+    let gz = gzip(b"hello world");
+    let digest = {
+        use sha2::Digest;
+        base64(&sha2::Sha256::digest(&gz))
+    };
+    let mut body = format!("{:x}\r\n", gz.len()).into_bytes();
+    body.extend_from_slice(&gz);
+    body.extend_from_slice(
+        format!("\r\n0\r\nContent-Digest: sha-256=:{digest}:\r\n\r\n").as_bytes(),
+    );
+    let server = Server::bytes(raw(
+        "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\nContent-Encoding: gzip\nTrailer: Content-Digest\n\n",
+        &body,
+    ));
+    fetch()
+        .args(["-v", "--compressed", &server.url("/")])
+        .assert()
+        .success()
+        .stdout("hello world")
+        .stderr(predicate::str::contains(
+            "Content-Digest trailer sha256 verified",
+        ));
 }
 
 #[test]

@@ -241,3 +241,80 @@ fn a_206_is_not_checked_against_repr_digest() {
         .success()
         .stdout("hello world");
 }
+
+/// "hello world", chunked, with these fields in the head and these trailer lines.
+fn chunked_with_trailers(head_fields: &str, trailers: &str) -> Server {
+    Server::bytes(raw(
+        &format!("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n{head_fields}\n"),
+        format!("5\r\nhello\r\n6\r\n world\r\n0\r\n{trailers}\r\n").as_bytes(),
+    ))
+}
+
+#[test]
+fn a_digest_in_an_announced_trailer_is_verified() {
+    for (announce, trailer) in [
+        (
+            "Trailer: Content-Digest\n",
+            format!("Content-Digest: sha-256=:{HELLO_SHA256_B64}:\r\n"),
+        ),
+        (
+            "Trailer: expires, repr-digest\n",
+            format!("Repr-Digest: sha-512=:{HELLO_SHA512_B64}:\r\n"),
+        ),
+    ] {
+        let server = chunked_with_trailers(announce, &trailer);
+        let dir = temp();
+        fetch()
+            .args(["-v", "-s", &server.url("/"), "-o"])
+            .arg(dir.path().join("f"))
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("-Digest trailer sha"))
+            .stderr(predicate::str::contains(" verified\n"));
+        assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"hello world");
+    }
+}
+
+#[test]
+fn a_body_that_does_not_match_its_trailer_digest_is_110() {
+    let server = chunked_with_trailers(
+        "Trailer: Content-Digest\n",
+        &format!("Content-Digest: sha-256=:{HELLO_SHA512_B64}:\r\n").replace(
+            HELLO_SHA512_B64,
+            // A valid sha-256 value, of other content.
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+        ),
+    );
+    let dir = temp();
+    let file = dir.path().join("f");
+    fs::write(&file, "old").unwrap();
+    fetch()
+        .args([&server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .code(110)
+        .stderr(predicate::str::contains(
+            "does not match the server's Content-Digest trailer (sha256)",
+        ));
+    assert_eq!(fs::read_to_string(&file).unwrap(), "old");
+    assert_eq!(names_in(dir.path()), ["f"]);
+}
+
+#[test]
+fn an_unannounced_trailer_digest_is_reported_as_not_checked() {
+    // Without a Trailer field fetch did not hash the body; it says so under -v.
+    let server = chunked_with_trailers(
+        "",
+        "Content-Digest: sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:\r\n",
+    );
+    let dir = temp();
+    fetch()
+        .args(["-v", "-s", &server.url("/"), "-o"])
+        .arg(dir.path().join("f"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "Content-Digest trailer sha256 not checked: the head's Trailer field did not announce it",
+        ));
+    assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"hello world");
+}

@@ -30,6 +30,9 @@ pub struct ChunkedReader<R> {
     state: State,
     line: Vec<u8>,
     trailer_bytes: usize,
+    /// The trailer section's field lines, as received (at most
+    /// `MAX_TRAILER_BYTES`).
+    trailers: Vec<u8>,
     received: u64,
 }
 
@@ -40,8 +43,15 @@ impl<R> ChunkedReader<R> {
             state: State::Size,
             line: Vec::new(),
             trailer_bytes: 0,
+            trailers: Vec::new(),
             received: 0,
         }
+    }
+
+    /// The trailer section's field lines (empty until the body has ended,
+    /// and when it had none).
+    pub fn trailers(&self) -> &[u8] {
+        &self.trailers
     }
 
     /// Whether the last chunk and the trailer section have been read: the
@@ -142,6 +152,8 @@ impl<R: BufRead> Read for ChunkedReader<R> {
                     self.trailer_bytes += self.line.len();
                     if is_blank(&self.line) {
                         self.state = State::Done;
+                    } else {
+                        self.trailers.extend_from_slice(&self.line);
                     }
                 }
                 State::Done => return Ok(0),
@@ -197,6 +209,20 @@ mod tests {
 
     fn code(bytes: &[u8]) -> u8 {
         decode(bytes).unwrap_err().exit_code()
+    }
+
+    #[test]
+    fn keeps_the_trailer_lines() {
+        let mut src: &[u8] = b"3\r\nabc\r\n0\r\nA: 1\r\nB: 2\n\r\nNEXT";
+        let mut reader = ChunkedReader::new(&mut src);
+        let mut out = vec![];
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(reader.trailers(), b"A: 1\r\nB: 2\n");
+        assert!(reader.is_finished());
+        let mut none: &[u8] = b"0\r\n\r\n";
+        let mut reader = ChunkedReader::new(&mut none);
+        reader.read_to_end(&mut out).unwrap();
+        assert!(reader.trailers().is_empty());
     }
 
     #[test]

@@ -136,6 +136,14 @@ impl<R> Body<R> {
             Body::UntilClose(_) => false,
         }
     }
+
+    /// A chunked body's trailer field lines, once it has ended.
+    pub fn trailers(&self) -> &[u8] {
+        match self {
+            Body::Chunked(r) => r.trailers(),
+            _ => &[],
+        }
+    }
 }
 
 impl<R: BufRead> Read for Body<R> {
