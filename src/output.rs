@@ -378,7 +378,7 @@ fn open_own_file(part: &Path) -> io::Result<(File, u64)> {
             .write(true)
             .create(true)
             .truncate(false)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(part)?;
         let meta = file.metadata()?;
         if meta.is_file() {

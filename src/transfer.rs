@@ -356,8 +356,8 @@ impl<'a> Transfer<'a> {
     /// Sends the request and reads the final response's head, on a connection
     /// the pool kept for this route if it has one, else on a new one. A kept
     /// connection that fails before its response (the server closed it while it
-    /// was idle, and we did not see that in time) is replaced once, quietly:
-    /// the server did not act on the request, which is a GET or HEAD anyway.
+    /// was idle, and we did not see that in time) is replaced once, quietly, as
+    /// curl does: the request is a GET or HEAD, safe to send again.
     fn exchange(
         &mut self,
         pool: &mut Pool,
