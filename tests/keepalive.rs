@@ -297,3 +297,28 @@ fn https_connections_are_kept_too() {
     assert_eq!(connections(&server), [0, 0]);
     assert_eq!(fs::read(dir.path().join("b")).unwrap(), b"b");
 }
+
+#[test]
+fn connection_close_from_the_user_gives_each_url_its_own_connection() {
+    // Like a real server: a request that says close gets a response that says so.
+    let server = Server::start(|req: &Recorded| {
+        if req.field("Connection") == Some("close") {
+            vec![Step::Send(response("200 OK", &["Connection: close"], b"x"))]
+        } else {
+            vec![Step::Send(response("200 OK", &[], b"x")), Step::KeepOpen]
+        }
+    });
+    let dir = temp();
+    fetch()
+        .current_dir(dir.path())
+        .args(["-s", "-H", "Connection: close"])
+        .args([server.url("/a"), server.url("/b"), server.url("/c")])
+        .assert()
+        .success();
+    assert_eq!(connections(&server), [0, 1, 2]);
+    for req in server.requests() {
+        let fields = req.fields();
+        let said: Vec<_> = fields.iter().filter(|(n, _)| *n == "Connection").collect();
+        assert_eq!(said, [&("Connection", "close")], "{}", req.raw);
+    }
+}
