@@ -1,6 +1,7 @@
 //! Fuzz target `chunked`: a `ChunkedReader` over arbitrary bytes, read to its
 //! end with a small caller buffer, checking that one read takes no more than
-//! the limits allow beyond the data it returns, and fails only with 8 or 18.
+//! the limits allow beyond the data it returns, fails only with 8 or 18, and
+//! keeps at most the trailer section's bound of trailer lines.
 
 #![no_main]
 
@@ -74,4 +75,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     assert!(total <= data.len());
+    // The trailer lines kept for digests stay within the section's bound, and
+    // turning them into fields never panics.
+    assert!(reader.trailers().len() <= MAX_TRAILER_BYTES);
+    let _ = fetch::response::parse_trailers(reader.trailers());
 });
