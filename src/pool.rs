@@ -122,6 +122,88 @@ mod tests {
         )));
     }
 
+    /// A connected pair on loopback: our side as the pool holds it, and the
+    /// server's side.
+    fn pair(listener: &std::net::TcpListener) -> (BufReader<Stream>, std::net::TcpStream) {
+        use crate::config::IpVersion;
+        use crate::transport::{self, Limits};
+        use crate::url::Host;
+        use std::time::Duration;
+        let limits = Limits {
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(5),
+            deadline: None,
+        };
+        let port = listener.local_addr().unwrap().port();
+        let ours = transport::connect(
+            &Host::Ip([127, 0, 0, 1].into()),
+            port,
+            IpVersion::Any,
+            &limits,
+            &mut |_| {},
+        )
+        .unwrap();
+        let (theirs, _) = listener.accept().unwrap();
+        (BufReader::new(Stream::Plain(ours)), theirs)
+    }
+
+    fn route(name: &str) -> Route {
+        Route::new(&format!("http://{name}"), None)
+    }
+
+    #[test]
+    fn keeps_a_few_by_route_and_drops_the_oldest() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut pool = Pool::new(true);
+        let mut servers = vec![];
+        for i in 0..=MAX_IDLE {
+            let (conn, server) = pair(&listener);
+            pool.put(route(&format!("h{i}")), conn);
+            servers.push(server);
+        }
+        assert!(pool.take(&route("h0")).is_none(), "the oldest was dropped");
+        assert!(pool.take(&route("elsewhere")).is_none());
+        for i in 1..=MAX_IDLE {
+            assert!(pool.take(&route(&format!("h{i}"))).is_some(), "h{i}");
+        }
+        assert!(pool.take(&route("h1")).is_none(), "taken once");
+    }
+
+    #[test]
+    fn a_connection_the_server_wrote_to_or_closed_is_not_reused() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut pool = Pool::new(true);
+        let (conn, mut server) = pair(&listener);
+        pool.put(route("h"), conn);
+        server.write_all(b"HTTP/1.1 200 OK\r\n").unwrap();
+        assert!(pool.take(&route("h")).is_none(), "unasked bytes");
+        let (conn, server) = pair(&listener);
+        pool.put(route("h"), conn);
+        drop(server);
+        assert!(pool.take(&route("h")).is_none(), "closed by the server");
+        let (mut conn, mut server) = pair(&listener);
+        server.write_all(b"extra").unwrap();
+        std::io::BufRead::fill_buf(&mut conn).unwrap();
+        pool.put(route("h"), conn);
+        assert!(
+            pool.take(&route("h")).is_none(),
+            "bytes past the body, buffered"
+        );
+        let (conn, _server) = pair(&listener);
+        pool.put(route("h"), conn);
+        assert!(pool.take(&route("h")).is_some(), "idle and open");
+    }
+
+    #[test]
+    fn a_pool_that_does_not_keep_keeps_nothing() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut pool = Pool::new(false);
+        let (conn, _server) = pair(&listener);
+        pool.put(route("h"), conn);
+        assert!(pool.take(&route("h")).is_none());
+    }
+
     #[test]
     fn routes_differ_by_proxy() {
         assert_eq!(
