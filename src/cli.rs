@@ -380,7 +380,8 @@ pub struct Args {
     /// Transfers at once when there are several URLs
     ///
     /// A failure does not stop the others; the exit code is the first
-    /// failure's, in input order.
+    /// failure's, in input order. Connections stay open for the next URL to
+    /// the same server (`-H 'Connection: close'` turns that off).
     #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Batch")]
     parallel: u16,
 }
