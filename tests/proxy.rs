@@ -190,3 +190,45 @@ fn https_through_a_real_tinyproxy_tunnel() {
     assert!(std::fs::read(&file).unwrap() == pattern(0, len));
     assert_eq!(origin.request().target(), "/tunnelled");
 }
+
+/// A batch through tinyproxy: plain http is forwarded request by request (the
+/// proxy decides about its connections), https tunnels stay open and carry
+/// the next request to the same origin.
+#[test]
+fn a_batch_through_a_real_tinyproxy() {
+    let Some(tinyproxy) = Tinyproxy::start() else {
+        return;
+    };
+    let id = identity(&["localhost"]);
+    let answer = |req: &crate::support::server::Recorded| {
+        let name = req.target().trim_start_matches('/').to_owned();
+        vec![
+            Step::Send(response("200 OK", &[], name.as_bytes())),
+            Step::KeepOpen,
+        ]
+    };
+    let plain = Server::start(answer);
+    let secure = Server::start_tls(id.config.clone(), answer);
+    let dir = temp();
+    fetch()
+        .current_dir(dir.path())
+        .args(["-s", "--proxy", &tinyproxy.url(), "--cacert"])
+        .arg(&id.ca_file)
+        .args([
+            plain.url("/p1"),
+            plain.url("/p2"),
+            secure.localhost_url("/s1"),
+            secure.localhost_url("/s2"),
+            secure.localhost_url("/s3"),
+        ])
+        .assert()
+        .success();
+    for name in ["p1", "p2", "s1", "s2", "s3"] {
+        assert_eq!(
+            std::fs::read(dir.path().join(name)).unwrap(),
+            name.as_bytes()
+        );
+    }
+    let tunnels: Vec<usize> = secure.requests().iter().map(|r| r.connection).collect();
+    assert_eq!(tunnels, [0, 0, 0], "one tunnel for the three https URLs");
+}
