@@ -60,3 +60,29 @@ fn fail(e: &fetch::Error) -> ExitCode {
     print_error(e);
     ExitCode::from(e.exit_code())
 }
+
+/// C's `pow`, from the `libm` crate (musl's, in Rust). The only function of
+/// glibc's libm that fetch calls is `pow` (indicatif's rate estimate); with
+/// this definition in the executable the linker resolves that call here and
+/// drops libm.so, which the dynamic loader would otherwise map into every
+/// process: about 260 KiB of peak RSS, which the memory goal of BENCHMARKS.md
+/// (row 7, 4 MiB) cannot spare.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[unsafe(no_mangle)]
+pub extern "C" fn pow(x: f64, y: f64) -> f64 {
+    libm::pow(x, y)
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    #[test]
+    fn pow_is_the_real_thing() {
+        assert_eq!(super::pow(2.0, 10.0), 1024.0);
+        assert_eq!(super::pow(9.0, 0.5), 3.0);
+        assert_eq!(super::pow(0.5, -1.0), 2.0);
+        assert_eq!(super::pow(7.0, 0.0), 1.0);
+        assert!(super::pow(-8.0, 1.0 / 3.0).is_nan());
+        let e = super::pow(std::f64::consts::E, 1.5);
+        assert!((e - 4.481_689_070_338_065).abs() < 1e-15, "{e}");
+    }
+}

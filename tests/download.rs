@@ -346,3 +346,28 @@ fn plain_bodies_to_files_take_the_zero_copy_path_and_others_do_not() {
         .success()
         .stderr(zero_copy.not());
 }
+
+/// The memory goal (BENCHMARKS.md, row 7) counts every mapped page: fetch must
+/// not map glibc's libm, whose one function it calls (`pow`) src/main.rs
+/// defines instead.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn a_running_download_maps_no_libm() {
+    let server = Server::steps(vec![
+        Step::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf".to_vec()),
+        Step::Signal,
+        Step::AwaitClose,
+    ]);
+    let mut child = fetch()
+        .args(["-s", &server.url("/"), "-o", "/dev/null"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    server.reached();
+    let maps = fs::read_to_string(format!("/proc/{}/maps", child.id())).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(maps.contains("/libc."), "not fetch's maps: {maps}");
+    assert!(!maps.contains("/libm."), "libm is mapped: {maps}");
+}
