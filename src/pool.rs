@@ -97,11 +97,7 @@ pub fn keeps_alive(head: &Head) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::response::parse_head;
-
-    fn head(text: &str) -> Head {
-        parse_head(format!("{}\r\n\r\n", text.replace('\n', "\r\n")).into_bytes()).unwrap()
-    }
+    use crate::test_io::head;
 
     #[test]
     fn which_responses_keep_the_connection() {

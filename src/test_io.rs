@@ -110,6 +110,13 @@ pub fn repeated(unit: &[u8], len: usize) -> Vec<u8> {
     unit.iter().copied().cycle().take(len).collect()
 }
 
+/// A response head from lines joined by `\n` (sent with CRLF), for unit tests
+/// of what a head decides.
+pub fn head(text: &str) -> crate::response::Head {
+    let raw = format!("{}\r\n\r\n", text.replace('\n', "\r\n"));
+    crate::response::parse_head(raw.into_bytes()).unwrap()
+}
+
 /// Reads `r` in reads of `read_size` bytes until it ends, fails, or has given
 /// at least `cap` bytes (a decoder can make much out of little).
 pub fn read_capped(r: &mut impl Read, read_size: usize, cap: usize) -> (Vec<u8>, io::Result<()>) {

@@ -959,11 +959,7 @@ fn copy_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::response::parse_head;
-
-    fn head(text: &str) -> Head {
-        parse_head(format!("{}\r\n\r\n", text.replace('\n', "\r\n")).into_bytes()).unwrap()
-    }
+    use crate::test_io::head;
 
     #[test]
     fn retry_after_forms() {

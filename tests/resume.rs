@@ -59,6 +59,31 @@ fn continue_picks_up_where_a_cut_download_stopped() {
 }
 
 #[test]
+fn a_run_without_continue_clears_what_a_cut_continue_left() {
+    let server = cut_once(Resource::new(body(), "v1"), 80_000);
+    let dir = temp();
+    let file = dir.path().join("data.bin");
+    fetch()
+        .args(["-s", "-C", &server.url("/data.bin"), "-o"])
+        .arg(&file)
+        .assert()
+        .code(56);
+    assert_eq!(
+        names_in(dir.path()),
+        ["data.bin.part", "data.bin.part.meta"]
+    );
+    // Without -C the body starts over; FILE.part and its meta both go.
+    fetch()
+        .args(["-s", &server.url("/data.bin"), "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert!(fs::read(&file).unwrap() == body());
+    assert_eq!(names_in(dir.path()), ["data.bin"]);
+    assert_eq!(server.requests()[1].field("Range"), None);
+}
+
+#[test]
 fn continue_never_stitches_two_versions() {
     let dir = temp();
     let file = dir.path().join("data.bin");

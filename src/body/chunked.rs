@@ -335,13 +335,8 @@ mod tests {
         ) {
             let wire = encode(&chunks);
             let mut reader = ChunkedReader::new(crate::test_io::split_reader(&wire, &cuts, capacity));
-            let mut out = vec![];
-            let mut buf = vec![0; read_size];
-            loop {
-                let n = reader.read(&mut buf).unwrap();
-                if n == 0 { break; }
-                out.extend_from_slice(&buf[..n]);
-            }
+            let (out, end) = crate::test_io::read_capped(&mut reader, read_size, usize::MAX);
+            end.unwrap();
             prop_assert_eq!(out, chunks.concat());
         }
     }
