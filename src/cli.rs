@@ -25,9 +25,10 @@ const ABOUT: &str =
 const LONG_ABOUT: &str = "\
 Download a URL over HTTP/1.1: the head to stdout, the body to a file or stdout.
 
-fetch speaks HTTP/1.1 itself (rustls for https). A download to FILE is written to
-FILE.part and renamed onto FILE only when the whole body arrived and passed every
-check, so FILE is either complete or untouched. Redirects are followed, a status
+fetch speaks HTTP/1.1 itself (rustls for https). A download to FILE becomes FILE
+only when the whole body arrived and passed every check (a new FILE is written to
+an anonymous file and linked in, an existing one replaced from FILE.part by a
+rename), so FILE is either complete or untouched. Redirects are followed, a status
 >= 400 writes nothing (exit 22), and errors are one line on stderr: 'fetch: what: why'.";
 
 /// Shown at the end of `-h` (the first three) and `--help`, and in the man page.
@@ -191,9 +192,10 @@ pub struct Args {
     // Output
     /// Write the body to FILE ('-' is stdout); repeat for several URLs
     ///
-    /// The body goes to FILE.part beside FILE and is renamed onto FILE only when
-    /// complete and checked; on failure FILE.part is removed and an existing FILE
-    /// is untouched. With several URLs the first -o names the first URL's file,
+    /// FILE appears only complete and checked: a new FILE is written to an
+    /// anonymous file in its directory and linked in, an existing FILE is
+    /// replaced from FILE.part beside it by a rename; on failure nothing is left
+    /// and an existing FILE is untouched. With several URLs the first -o names the first URL's file,
     /// and so on; URLs without one go to their -O name.
     #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
     output: Vec<PathBuf>,

@@ -118,8 +118,9 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     Stdout,
-    /// Through `FILE.part` and a rename, or directly when FILE exists and is not
-    /// a regular file (DESIGN §3).
+    /// Appearing only complete (an anonymous file linked in, or `FILE.part`
+    /// renamed), or directly when FILE exists and is not a regular file
+    /// (DESIGN §3; see `output.rs`).
     File(PathBuf),
 }
 

@@ -1,5 +1,6 @@
-//! Where bodies go: stdout, a FILE written through `FILE.part` and renamed only when
-//! complete, or an existing non-regular FILE written directly (DESIGN §3).
+//! Where bodies go: stdout, a FILE that appears only complete (an anonymous
+//! file linked in, or `FILE.part` renamed), or an existing non-regular FILE
+//! written directly (DESIGN §3).
 
 use crate::config::Output;
 use crate::error::Error;
@@ -86,7 +87,7 @@ impl Resume {
 pub enum Sink {
     /// The `stdout` handed to the library.
     Stdout,
-    /// FILE.part, renamed onto FILE by `finish`.
+    /// An anonymous file or FILE.part, made FILE by `finish`.
     Part(PartFile),
     /// An existing FILE that is not a regular file (`/dev/null`, a FIFO).
     Direct { file: File, path: PathBuf },
@@ -109,7 +110,8 @@ impl Sink {
             path: path.clone(),
             source,
         };
-        match fs::metadata(path) {
+        let metadata = fs::metadata(path);
+        match metadata {
             Ok(meta) if meta.is_dir() => Err(write_error(io::Error::new(
                 io::ErrorKind::IsADirectory,
                 "is a directory",
@@ -126,7 +128,8 @@ impl Sink {
                 Ok((sink, None))
             }
             _ => {
-                let (part, resume) = PartFile::open(path, keep_partial)?;
+                let new = metadata.is_err_and(|e| e.kind() == io::ErrorKind::NotFound);
+                let (part, resume) = PartFile::open(path, keep_partial, new)?;
                 Ok((Sink::Part(part), resume))
             }
         }
@@ -197,7 +200,7 @@ impl Sink {
     pub fn splice_target(&self) -> Option<(&File, &Path)> {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         match self {
-            Sink::Part(part) => Some((&part.file, &part.part)),
+            Sink::Part(part) => Some((&part.file, part.shown())),
             Sink::Direct { file, path } => {
                 let meta = file.metadata().ok()?;
                 let is_null = || {
@@ -214,20 +217,25 @@ impl Sink {
     /// Feeds the first `len` bytes already in FILE.part to `each` (hashing the
     /// part of a resumed body that an earlier run wrote).
     pub fn read_back(&self, len: u64, mut each: impl FnMut(&[u8])) -> Result<(), Error> {
+        use std::os::unix::fs::FileExt;
         let Sink::Part(part) = self else {
             return Ok(());
         };
-        let file = File::open(&part.part).map_err(|e| part.error(e))?;
-        let mut limited = io::Read::take(file, len);
         let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match io::Read::read(&mut limited, &mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => each(&buf[..n]),
+        let mut at = 0;
+        while at < len {
+            let want = buf.len().min((len - at) as usize);
+            match part.file.read_at(&mut buf[..want], at) {
+                Ok(0) => return Err(part.error(io::ErrorKind::UnexpectedEof.into())),
+                Ok(n) => {
+                    each(&buf[..n]);
+                    at += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(part.error(e)),
             }
         }
+        Ok(())
     }
 
     /// Throws away a body that failed a check: even `-C` must not keep it.
@@ -260,13 +268,21 @@ pub fn stdout_error(source: io::Error) -> Error {
     }
 }
 
-/// FILE.part, locked against a second fetch writing the same file. Unless
-/// committed, it is removed when dropped, or with `keep` (`-C`) left for the
-/// next run together with FILE.part.meta.
+/// Where a body is written until it is complete and checked. A new FILE (none
+/// there yet, no `-C`) is written into an anonymous file in FILE's directory
+/// (O_TMPFILE) that `commit` links in as FILE: nothing of an unfinished
+/// download is ever visible, and whatever ends the process (Ctrl-C, a kill, a
+/// crash) leaves nothing behind. Replacing an existing FILE, and `-C`, go
+/// through FILE.part, locked against a second fetch writing the same file and
+/// renamed onto FILE; unless committed it is removed when dropped, or with
+/// `keep` (`-C`) left for the next run together with FILE.part.meta.
 pub struct PartFile {
     file: File,
+    /// FILE.part (also the fallback name of an anonymous file, see `commit`).
     part: PathBuf,
     dest: PathBuf,
+    /// The body is in an anonymous file, not in FILE.part.
+    anonymous: bool,
     keep: bool,
     /// Whether a FILE.part.meta may be beside FILE.part (`-C`, or a FILE.part
     /// left by an earlier run): then it goes when FILE.part does.
@@ -275,8 +291,33 @@ pub struct PartFile {
 }
 
 impl PartFile {
-    fn open(dest: &Path, keep: bool) -> Result<(PartFile, Option<(u64, Resume)>), Error> {
+    /// `new`: FILE is not there. Then, unless a FILE.part is (an earlier
+    /// `-C`'s, to be cleared or refused as usual), the body goes into an
+    /// anonymous file.
+    fn open(
+        dest: &Path,
+        keep: bool,
+        new: bool,
+    ) -> Result<(PartFile, Option<(u64, Resume)>), Error> {
         let part = part_path(dest);
+        let no_part =
+            || fs::symlink_metadata(&part).is_err_and(|e| e.kind() == io::ErrorKind::NotFound);
+        if new
+            && !keep
+            && no_part()
+            && let Some(file) = open_anonymous(dest)
+        {
+            let part_file = PartFile {
+                file,
+                part,
+                dest: dest.to_owned(),
+                anonymous: true,
+                keep,
+                may_have_meta: false,
+                committed: false,
+            };
+            return Ok((part_file, None));
+        }
         let write_error = |source| Error::Write {
             path: part.clone(),
             source,
@@ -299,6 +340,7 @@ impl PartFile {
             file,
             part,
             dest: dest.to_owned(),
+            anonymous: false,
             keep,
             may_have_meta: keep || len > 0,
             committed: false,
@@ -337,22 +379,58 @@ impl PartFile {
         done.map_err(|source| Error::Write { path: meta, source })
     }
 
+    /// The path that messages name: FILE.part, or FILE for an anonymous file.
+    fn shown(&self) -> &Path {
+        if self.anonymous {
+            &self.dest
+        } else {
+            &self.part
+        }
+    }
+
     fn error(&self, source: io::Error) -> Error {
         Error::Write {
-            path: self.part.clone(),
+            path: self.shown().to_owned(),
             source,
         }
     }
 
-    /// Renames FILE.part onto FILE. The registry is not held meanwhile (a
-    /// batch's workers would queue on it): if Ctrl-C comes first, the rename
-    /// fails on the removed FILE.part; if the rename comes first, FILE is
-    /// complete and the handler's removal finds nothing.
+    /// Makes the body FILE. FILE.part is renamed onto FILE. The registry is
+    /// not held meanwhile (a batch's workers would queue on it): if Ctrl-C
+    /// comes first, the rename fails on the removed FILE.part; if the rename
+    /// comes first, FILE is complete and the handler's removal finds nothing.
+    ///
+    /// An anonymous file is linked in as FILE, which fails if something has
+    /// taken the name since the download began (another program, a second
+    /// fetch): then it is linked in as FILE.part, if that name is free, and
+    /// renamed onto FILE like any FILE.part, so the newest download wins
+    /// whole, as it does when FILE was there from the start.
     fn commit(mut self) -> Result<(), Error> {
-        fs::rename(&self.part, &self.dest).map_err(|source| Error::Write {
+        let dest_error = |source| Error::Write {
             path: self.dest.clone(),
             source,
-        })?;
+        };
+        if self.anonymous {
+            match link_anonymous(&self.file, &self.dest) {
+                Ok(()) => {
+                    self.committed = true;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(dest_error(e)),
+            }
+            let mut registry = partial_files();
+            link_anonymous(&self.file, &self.part).map_err(|source| Error::Write {
+                path: self.part.clone(),
+                source,
+            })?;
+            registry.push(self.part.clone());
+            drop(registry);
+            // From here on the body is FILE.part: `drop` removes it if the
+            // rename fails.
+            self.anonymous = false;
+        }
+        fs::rename(&self.part, &self.dest).map_err(dest_error)?;
         self.committed = true;
         partial_files().retain(|p| p != &self.part);
         if self.may_have_meta {
@@ -360,6 +438,43 @@ impl PartFile {
         }
         Ok(())
     }
+}
+
+/// Opens an anonymous file (O_TMPFILE) in `dest`'s directory, if the file
+/// system has them and /proc can name it for `link_anonymous`; `None` sends the
+/// caller to FILE.part instead, which then reports any error with the path.
+fn open_anonymous(dest: &Path) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    static PROC_FDS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*PROC_FDS.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
+        return None;
+    }
+    let dir = match dest.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o666)
+        .open(dir)
+        .ok()
+}
+
+/// Gives an anonymous file the name `to` (never replacing anything there).
+/// Through /proc, since linkat(2) with AT_EMPTY_PATH needs a capability.
+fn link_anonymous(file: &File, to: &Path) -> io::Result<()> {
+    use nix::fcntl::{AT_FDCWD, AtFlags};
+    use std::os::fd::AsRawFd;
+    let from = format!("/proc/self/fd/{}", file.as_raw_fd());
+    nix::unistd::linkat(
+        AT_FDCWD,
+        from.as_str(),
+        AT_FDCWD,
+        to,
+        AtFlags::AT_SYMLINK_FOLLOW,
+    )
+    .map_err(io::Error::from)
 }
 
 /// Opens FILE.part for writing, never through anything planted in its place:
@@ -375,6 +490,7 @@ fn open_own_file(part: &Path) -> io::Result<(File, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
     let open = || {
         let file = OpenOptions::new()
+            .read(true) // for `read_back`
             .write(true)
             .create(true)
             .truncate(false)
@@ -406,8 +522,8 @@ fn open_own_file(part: &Path) -> io::Result<(File, u64)> {
 
 impl Drop for PartFile {
     fn drop(&mut self) {
-        if self.committed {
-            return;
+        if self.committed || self.anonymous {
+            return; // an anonymous file goes with its descriptor
         }
         let empty = self.file.metadata().is_ok_and(|m| m.len() == 0);
         if self.keep && !empty {
@@ -424,17 +540,76 @@ impl Drop for PartFile {
 mod tests {
     use super::*;
 
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
-    fn part_file_is_renamed_on_finish_only() {
+    fn a_new_file_is_invisible_until_finished() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out.bin");
         let mut sink = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
+        assert!(matches!(&sink, Sink::Part(part) if part.anonymous));
         sink.write(&mut io::sink(), b"data").unwrap();
-        assert!(part_path(&dest).exists());
-        assert!(!dest.exists());
+        assert!(names_in(dir.path()).is_empty());
         sink.finish(&mut io::sink()).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"data");
-        assert!(!part_path(&dest).exists());
+        assert_eq!(names_in(dir.path()), ["out.bin"]);
+
+        // Unfinished, it leaves nothing.
+        let other = dir.path().join("other.bin");
+        let mut sink = Sink::open(&Output::File(other), false).unwrap().0;
+        sink.write(&mut io::sink(), b"cut").unwrap();
+        drop(sink);
+        assert_eq!(names_in(dir.path()), ["out.bin"]);
+    }
+
+    #[test]
+    fn an_existing_file_is_replaced_through_the_part_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.bin");
+        fs::write(&dest, b"old").unwrap();
+        let mut sink = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
+        sink.write(&mut io::sink(), b"data").unwrap();
+        assert!(part_path(&dest).exists());
+        assert_eq!(fs::read(&dest).unwrap(), b"old");
+        sink.finish(&mut io::sink()).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"data");
+        assert_eq!(names_in(dir.path()), ["out.bin"]);
+    }
+
+    #[test]
+    fn a_name_taken_during_the_download_is_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.bin");
+        let mut first = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
+        let mut second = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
+        first.write(&mut io::sink(), b"first").unwrap();
+        second.write(&mut io::sink(), b"second").unwrap();
+        second.finish(&mut io::sink()).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"second");
+        first.finish(&mut io::sink()).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"first");
+        assert_eq!(names_in(dir.path()), ["out.bin"]);
+    }
+
+    #[test]
+    fn a_leftover_part_file_is_used_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.bin");
+        fs::write(part_path(&dest), b"left by a cut -C run").unwrap();
+        fs::write(meta_path(&dest), b"fetch resume 1\nvalidator \"v\"\n").unwrap();
+        let mut sink = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
+        assert!(matches!(&sink, Sink::Part(part) if !part.anonymous));
+        sink.write(&mut io::sink(), b"data").unwrap();
+        sink.finish(&mut io::sink()).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"data");
+        assert_eq!(names_in(dir.path()), ["out.bin"]);
     }
 
     #[test]
@@ -453,6 +628,7 @@ mod tests {
     fn a_locked_part_file_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out.bin");
+        fs::write(&dest, b"old").unwrap();
         let first = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
         let err = Sink::open(&Output::File(dest.clone()), false)
             .err()

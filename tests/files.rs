@@ -167,6 +167,29 @@ fn ctrl_c_removes_the_part_file_and_keeps_the_old_file() {
     assert_eq!(fs::read_to_string(&file).unwrap(), "old");
 }
 
+/// A new FILE is written into an anonymous file: nothing of it is visible
+/// until it is complete, and however the process ends, nothing is left.
+#[test]
+fn an_unfinished_new_file_is_never_visible() {
+    for signal in ["-INT", "-KILL"] {
+        let server = stalled_server();
+        let dir = temp();
+        let file = dir.path().join("f.bin");
+        let mut child = start_stalled_download(&server, &file, &[]);
+        assert_eq!(names_in(dir.path()), Vec::<String>::new(), "{signal}");
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = child.wait().unwrap();
+        if signal == "-INT" {
+            assert_eq!(exit.code(), Some(130));
+        }
+        assert_eq!(names_in(dir.path()), Vec::<String>::new(), "{signal}");
+    }
+}
+
 #[test]
 fn a_closed_stdout_pipe_is_a_quiet_success() {
     let len = 64 * 1024 * 1024;
