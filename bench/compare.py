@@ -555,8 +555,9 @@ def write_markdown(s, res, goal_list, path, png_rel):
                       "`curl -Z --parallel-max 8 --output-dir D --remote-name-all -s URL...`; "
                       "`xargs -P 8 -n 50 wget -q -P D < LIST`; D is made fresh (empty) before each run. "
                       "All three keep their connections alive (fetch: one per worker; curl -Z: as many "
-                      "as it opens; wget: one per process of 50 URLs). fetch writes each file through "
-                      "FILE.part and a rename (DESIGN §3); curl and wget create FILE directly.", ""]
+                      "as it opens; wget: one per process of 50 URLs). fetch writes each new file into an "
+                      "anonymous file (O_TMPFILE) that it links in as FILE when complete (DESIGN §3's "
+                      "FILE.part, made invisible); curl and wget create FILE directly and write into it.", ""]
     lines += [
         "Checks before timing (the served file each body was compared with, byte for byte):",
         "",
