@@ -43,6 +43,17 @@ pub fn names_in(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
+/// Whether the file system of `dir` has anonymous files (O_TMPFILE), which
+/// fetch writes a new FILE into; without them it uses FILE.part.
+pub fn has_anonymous_files(dir: &std::path::Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+        .is_ok()
+}
+
 /// Waits (at most 10 s) until `child`, a server just started, accepts
 /// connections on `port` of 127.0.0.1. False, with the child stopped, when it
 /// exited instead (the port was taken) or never listened.
