@@ -25,9 +25,9 @@ const ABOUT: &str =
 const LONG_ABOUT: &str = "\
 Download a URL over HTTP/1.1: the head to stdout, the body to a file or stdout.
 
-fetch speaks HTTP/1.1 itself (rustls for https). A download to FILE becomes FILE
-only when the whole body arrived and passed every check (a new FILE is written to
-an anonymous file and linked in, an existing one replaced from FILE.part by a
+fetch speaks HTTP/1.1 itself (rustls for https). A download appears as FILE only
+when the whole body arrived and passed every check (a new FILE is written to an
+anonymous file and linked in, an existing one replaced from FILE.part by a
 rename), so FILE is either complete or untouched. Redirects are followed, a status
 >= 400 writes nothing (exit 22), and errors are one line on stderr: 'fetch: what: why'.";
 
