@@ -197,6 +197,27 @@ fn an_unfinished_new_file_is_never_visible() {
     }
 }
 
+/// A new FILE whose FILE.part a `fetch -C` is writing is refused, as for a
+/// FILE that exists: the second fetch looks for FILE.part before it chooses
+/// an anonymous file.
+#[test]
+fn a_part_being_continued_is_not_overtaken() {
+    let server = stalled_server();
+    let dir = temp();
+    let file = dir.path().join("f.bin");
+    let mut child = start_stalled_download(&server, &file, &["-C"]);
+    fetch()
+        .arg(server.url("/"))
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .code(23)
+        .stderr(predicates::str::contains("another fetch"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!file.exists());
+}
+
 #[test]
 fn a_closed_stdout_pipe_is_a_quiet_success() {
     let len = 64 * 1024 * 1024;
