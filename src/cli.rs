@@ -194,9 +194,10 @@ pub struct Args {
     ///
     /// FILE appears only complete and checked: a new FILE is written to an
     /// anonymous file in its directory and linked in, an existing FILE is
-    /// replaced from FILE.part beside it by a rename; on failure nothing is left
-    /// and an existing FILE is untouched. With several URLs the first -o names the first URL's file,
-    /// and so on; URLs without one go to their -O name.
+    /// replaced from FILE.part beside it by a rename; on failure nothing is
+    /// left and an existing FILE is untouched. With several URLs the first -o
+    /// names the first URL's file, and so on; URLs without one go to their -O
+    /// name.
     #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
     output: Vec<PathBuf>,
 
