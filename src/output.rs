@@ -246,6 +246,26 @@ impl Sink {
         }
     }
 
+    /// For `-v`: how the body gets to its file.
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            Sink::Stdout => None,
+            Sink::Part(part) if part.anonymous => Some(format!(
+                "Writing to an anonymous file, linked in as {} when complete",
+                part.dest.display()
+            )),
+            Sink::Part(part) => Some(format!(
+                "Writing to {}, renamed onto {} when complete",
+                part.part.display(),
+                part.dest.display()
+            )),
+            Sink::Direct { path, .. } => Some(format!(
+                "Writing to {} directly (not a regular file)",
+                path.display()
+            )),
+        }
+    }
+
     /// The file the body ends up in, if any.
     pub fn path(&self) -> Option<&Path> {
         match self {

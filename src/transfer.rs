@@ -71,6 +71,9 @@ fn run_job(
     }
     let (sink, resume) =
         Sink::open(&job.output, config.files.resume).map_err(|e| e.at(job.url.display()))?;
+    if let Some(how) = sink.describe() {
+        trace.step(&how);
+    }
     if let Some((held, resume)) = resume {
         trace.step(&format!("Continuing FILE.part from byte {held}"));
         transfer.written = held;

@@ -2,7 +2,7 @@
 //! request looks like, and the display flags.
 
 use crate::support::server::{Server, Step, ok, pattern, response};
-use crate::support::{fetch, names_in, temp};
+use crate::support::{fetch, has_anonymous_files, names_in, temp};
 use assert_cmd::prelude::*;
 use predicates::prelude::*;
 use std::fs;
@@ -308,18 +308,35 @@ fn plain_bodies_to_files_take_the_zero_copy_path_and_others_do_not() {
     let dir = temp();
     let file = dir.path().join("f");
     let zero_copy = predicates::str::contains("Zero-copy");
+    let new_file = if has_anonymous_files(dir.path()) {
+        "* Writing to an anonymous file, linked in as"
+    } else {
+        ".part, renamed onto"
+    };
     fetch()
         .args(["-v", "-s", &server.url("/"), "-o"])
         .arg(&file)
         .assert()
         .success()
-        .stderr(zero_copy.clone());
+        .stderr(zero_copy.clone())
+        .stderr(predicates::str::contains(new_file));
     assert!(fs::read(&file).unwrap() == pattern(0, len));
+    // Again, onto the file that is there now.
+    fetch()
+        .args(["-v", "-s", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(zero_copy.clone())
+        .stderr(predicates::str::contains(".part, renamed onto"));
     fetch()
         .args(["-v", "-s", &server.url("/"), "-o", "/dev/null"])
         .assert()
         .success()
-        .stderr(zero_copy.clone());
+        .stderr(zero_copy.clone())
+        .stderr(predicates::str::contains(
+            "* Writing to /dev/null directly (not a regular file)",
+        ));
 
     // Bytes that must pass through fetch (a checksum, stdout) are copied.
     let sum = {
