@@ -2,8 +2,10 @@
 //! tables runs `fetch URL -o DIR/out` over an existing FILE and checks the exit
 //! code (DESIGN §4), the one `fetch: ` line on stderr (§2) and what is left on
 //! disk (§3): a failure leaves FILE as it was and no FILE.part, a success leaves
-//! exactly the body. Cases that need two servers, TLS, `-O` or a FIFO follow the
-//! tables as their own tests, with the same checks.
+//! exactly the body. Most run a second time with no FILE before (a new FILE is
+//! written another way): a failure must then leave nothing. Cases that need two
+//! servers, TLS, `-O` or a FIFO follow the tables as their own tests, with the
+//! same checks.
 
 use crate::support::server::{Gate, Recorded, Server, Step, ok, raw, response};
 use crate::support::tls::identity;
@@ -54,6 +56,19 @@ struct Case {
     file: Expect,
     /// When given, stdout must be exactly this.
     stdout: Option<&'static str>,
+    /// Whether the table also runs the case with no FILE there before (a new
+    /// FILE goes another way than a replaced one: README, "Files"). Then a
+    /// failure must leave the directory empty and a success just FILE.
+    also_new: bool,
+}
+
+/// How DIR/out is before a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Before {
+    /// As the case's [`Expect`] says: [`OLD`], a directory, a link to /dev/full.
+    Prepared,
+    /// Nothing there.
+    Nothing,
 }
 
 /// A case that must fail with `code` and leave FILE untouched.
@@ -66,14 +81,17 @@ fn fails(name: &'static str, code: i32, stderr: &'static str, script: Script) ->
         stderr,
         file: Expect::Untouched,
         stdout: None,
+        also_new: true,
     }
 }
 
-/// A case that must succeed and leave FILE as it was (`-N` and a 304).
+/// A case that must succeed and leave FILE as it was (`-N` and a 304: only
+/// with a FILE there).
 fn keeps(name: &'static str, script: Script) -> Case {
     Case {
         code: 0,
         stderr: "",
+        also_new: false,
         ..fails(name, 0, "", script)
     }
 }
@@ -88,6 +106,7 @@ fn saves(name: &'static str, body: impl Into<Vec<u8>>, script: Script) -> Case {
         stderr: "",
         file: Expect::Body(body.into()),
         stdout: None,
+        also_new: true,
     }
 }
 
@@ -184,7 +203,17 @@ fn run_table(cases: Vec<Case>) {
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|case| {
-            let result = panic::catch_unwind(AssertUnwindSafe(|| run(case, &[]).map(drop)));
+            let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                run(case, &[])?;
+                let new = matches!(case.file, Expect::Untouched | Expect::Body(_));
+                if case.also_new && new {
+                    let script = Arc::clone(&case.script);
+                    let server = Server::start(move |r| script(r));
+                    run_from(case, &server.url("/"), &[], Before::Nothing)
+                        .map_err(|why| format!("with no FILE before: {why}"))?;
+                }
+                Ok::<(), String>(())
+            }));
             match result {
                 Ok(Ok(())) => None,
                 Ok(Err(why)) => Some(format!("case {}: {why}", case.name)),
@@ -231,12 +260,18 @@ fn run(case: &Case, extra: &[OsString]) -> Result<Server, String> {
 /// the exit code, stderr, stdout and DIR (the case's script is not used here:
 /// the caller serves `url`). Returns what fetch printed.
 fn run_at(case: &Case, url: &str, extra: &[OsString]) -> Result<Output, String> {
+    run_from(case, url, extra, Before::Prepared)
+}
+
+/// [`run_at`], from DIR/out as `before` says.
+fn run_from(case: &Case, url: &str, extra: &[OsString], before: Before) -> Result<Output, String> {
     let dir = temp();
     let out = dir.path().join("out");
-    match &case.file {
-        Expect::Untouched | Expect::Body(_) => fs::write(&out, OLD).unwrap(),
-        Expect::Directory => fs::create_dir(&out).unwrap(),
-        Expect::DevFull => std::os::unix::fs::symlink("/dev/full", &out).unwrap(),
+    match (&case.file, before) {
+        (_, Before::Nothing) => {}
+        (Expect::Untouched | Expect::Body(_), _) => fs::write(&out, OLD).unwrap(),
+        (Expect::Directory, _) => fs::create_dir(&out).unwrap(),
+        (Expect::DevFull, _) => std::os::unix::fs::symlink("/dev/full", &out).unwrap(),
     }
     let mut cmd = fetch();
     cmd.arg(url)
@@ -252,7 +287,7 @@ fn run_at(case: &Case, url: &str, extra: &[OsString]) -> Result<Output, String> 
             return Err(format!("stdout is {got:?}, not {want:?}"));
         }
     }
-    check_dir(&case.file, dir.path(), &out)?;
+    check_dir(&case.file, before, dir.path(), &out)?;
     Ok(output)
 }
 
@@ -316,8 +351,14 @@ fn check_run(output: &Output, code: i32, needle: &str) -> Result<(), String> {
 }
 
 /// What the run left in DIR.
-fn check_dir(expect: &Expect, dir: &Path, out: &Path) -> Result<(), String> {
+fn check_dir(expect: &Expect, before: Before, dir: &Path, out: &Path) -> Result<(), String> {
     let names = names_in(dir);
+    if before == Before::Nothing && matches!(expect, Expect::Untouched) {
+        return match names.is_empty() {
+            true => Ok(()),
+            false => Err(format!("the directory holds {names:?}, expected nothing")),
+        };
+    }
     if names != ["out"] {
         return Err(format!(
             "the directory holds {names:?}, expected just [\"out\"]"
