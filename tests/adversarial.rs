@@ -1667,3 +1667,37 @@ fn a_planted_part_symlink_is_not_followed() {
         );
     }
 }
+
+/// A new FILE is linked in only when complete, and linking never replaces
+/// anything: a symlink planted at FILE during the download (a hostile user
+/// in a shared directory) is replaced by the finished file, never followed,
+/// and its target is left as it was.
+#[test]
+fn a_link_planted_at_a_new_file_during_the_download_is_not_followed() {
+    use std::os::unix::fs::symlink;
+    let dir = temp();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, "precious").unwrap();
+    let work = dir.path().join("work");
+    fs::create_dir(&work).unwrap();
+    let out = work.join("out");
+    let gate = Gate::new();
+    let server = Server::steps(vec![
+        Step::Send(raw("HTTP/1.1 200 OK\nContent-Length: 10\n\n", b"down")),
+        Step::Signal,
+        Step::WaitFor(gate.clone()),
+        Step::Send(b"loaded".to_vec()),
+    ]);
+    let mut cmd = fetch();
+    cmd.arg(server.url("/")).arg("-o").arg(&out);
+    let running = std::thread::spawn(move || run_bounded(cmd));
+    server.reached();
+    symlink(&victim, &out).unwrap();
+    gate.open();
+    let output = must("planted_at_file", running.join().unwrap());
+    must("planted_at_file", check_run(&output, 0, ""));
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(fs::symlink_metadata(&out).unwrap().is_file());
+    assert_eq!(fs::read_to_string(&out).unwrap(), "downloaded");
+    assert_eq!(names_in(&work), ["out"]);
+}
