@@ -351,6 +351,8 @@ def build_rows(s):
                     out=batch_dir, check=("dir", s["small"]), fresh_dir=batch_dir),
                 Cmd("wget", ["xargs", "-P", "8", "-n", "50", "wget", "-q", "-P", batch_dir],
                     out=batch_dir, check=("dir", s["small"]), stdin=s["list"], fresh_dir=batch_dir),
+                Cmd("rawbatch", [s["rawbatch"], hostport, s["list"], batch_dir, "8"],
+                    out=batch_dir, check=("dir", s["small"]), fresh_dir=batch_dir),
             ],
             rounds["batch"], 1, sum(os.path.getsize(os.path.join(s["small"], n)) for n in os.listdir(s["small"])),
         ),
@@ -557,7 +559,11 @@ def write_markdown(s, res, goal_list, path, png_rel):
                       "All three keep their connections alive (fetch: one per worker; curl -Z: as many "
                       "as it opens; wget: one per process of 50 URLs). fetch writes each new file into an "
                       "anonymous file (O_TMPFILE) that it links in as FILE when complete (DESIGN §3's "
-                      "FILE.part, made invisible); curl and wget create FILE directly and write into it.", ""]
+                      "FILE.part, made invisible); curl and wget create FILE directly and write into it. "
+                      "`rawbatch` (bench/rawbatch.rs, not a client anyone uses) does fetch's work per file "
+                      "(both lookups, the anonymous file, the link) in curl -Z's shape, one thread polling "
+                      "8 kept-alive connections: how long the batch would take without a thread per "
+                      "transfer.", ""]
     lines += [
         "Checks before timing (the served file each body was compared with, byte for byte):",
         "",
@@ -578,7 +584,8 @@ def write_markdown(s, res, goal_list, path, png_rel):
         "```",
         "",
         "It installs what it lacks from Debian (nginx, curl, wget, openssl, gnuplot-nox, python3), "
-        "builds fetch with `cargo build --release` and the helper `bench/rawread.rs` with `rustc -O`, "
+        "builds fetch with `cargo build --release` and the helpers `bench/rawread.rs`, `bench/rawbatch.rs`, "
+        "`bench/chunked_server.rs` and `bench/measure.rs` with `rustc -O`, "
         "starts its own nginx on free loopback ports from a temporary directory, and removes "
         "all of it when it exits.",
         "<!-- compare.sh: end -->",
@@ -704,6 +711,7 @@ def setup_from_env():
         "fs": e["CMP_FS"],
         "fetch": e["CMP_FETCH"],
         "rawread": e["CMP_RAWREAD"],
+        "rawbatch": e["CMP_RAWBATCH"],
         "measure": e["CMP_MEASURE"],
         "ca": e["CMP_CA"],
         "seed": int(e["CMP_SEED"]),

@@ -6,7 +6,8 @@
 # Installs what it lacks (Debian: nginx, curl, wget, openssl, gnuplot-nox,
 # python3; with sudo when not root), builds fetch with `cargo build --release`
 # and the helpers bench/rawread.rs (the floor: a bare read loop),
-# bench/chunked_server.rs and bench/measure.rs with `rustc -O`, and makes a temporary directory (mode
+# bench/rawbatch.rs (row 6 in one event loop), bench/chunked_server.rs and
+# bench/measure.rs with `rustc -O`, and makes a temporary directory (mode
 # 755: nginx's workers run unprivileged) with a 1 GiB and a 1 MiB random file,
 # a 6-byte file, 1,000 small files (1-16 KiB) and a private CA and certificate
 # for 127.0.0.1. Its own nginx (never the system service) serves them on two
@@ -143,6 +144,8 @@ FETCH=${CARGO_TARGET_DIR:-$repo/target}/release/fetch
 [[ -x $FETCH ]] || die "no binary at $FETCH after the build"
 log "compiling bench/rawread.rs: rustc -O"
 rustc --edition 2021 -O -o "$WORK/bin/rawread" "$script_dir/rawread.rs" >&2
+log "compiling bench/rawbatch.rs: rustc -O"
+rustc --edition 2021 -O -o "$WORK/bin/rawbatch" "$script_dir/rawbatch.rs" >&2
 log "compiling bench/chunked_server.rs: rustc -O"
 rustc --edition 2021 -O -o "$WORK/bin/chunked_server" "$script_dir/chunked_server.rs" >&2
 log "compiling bench/measure.rs: rustc -O"
@@ -316,7 +319,7 @@ fs_type=$(findmnt -n -o FSTYPE --target "$WORK" 2>/dev/null || stat -f -c %T "$W
 fs_options=$(findmnt -n -o OPTIONS --target "$WORK" 2>/dev/null || echo '?')
 CMP_FS="$fs_type, mounted $fs_options"
 export CMP_FS CMP_WORK=$WORK CMP_PORT=$PORT CMP_SPORT=$SPORT CMP_CPORT=$CPORT CMP_FETCH=$FETCH \
-    CMP_RAWREAD=$WORK/bin/rawread CMP_MEASURE=$WORK/bin/measure CMP_CA=$WORK/ca.pem CMP_SEED=$SEED CMP_QUICK=$QUICK \
+    CMP_RAWREAD=$WORK/bin/rawread CMP_RAWBATCH=$WORK/bin/rawbatch CMP_MEASURE=$WORK/bin/measure CMP_CA=$WORK/ca.pem CMP_SEED=$SEED CMP_QUICK=$QUICK \
     CMP_R_BIG=$R_BIG CMP_R_TINY=$R_TINY CMP_R_BATCH=$R_BATCH CMP_R_MID=$R_MID CMP_ROWS=$ROWS \
     CMP_SCRIPT_STARTED=$script_started CMP_LOAD_BEFORE=$load_before CMP_NOTE=${BENCH_NOTE:-} \
     CMP_CHUNKED_CHECK=$chunked_check CMP_TLS=$tls \
