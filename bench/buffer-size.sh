@@ -25,10 +25,11 @@ SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 RSS_RUNS=3
 CONST_RE='^pub const BUFFER_SIZE: usize = [0-9]+ \* 1024;$'
 
-log() { printf '[buffer-size] %s\n' "$*" >&2; }
-die() { printf '[buffer-size] error: %s\n' "$*" >&2; exit 1; }
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TAG=buffer-size
+# shellcheck source=bench/common.sh
+source "$script_dir/common.sh"
 
-is_uint() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
 is_uint "$RUNS" || die "BENCH_RUNS must be a positive integer, got '$RUNS'"
 is_uint "$SIZE_MIB" || die "BENCH_SIZE_MIB must be a positive integer, got '$SIZE_MIB'"
 read -r -a SIZE_LIST <<<"$SIZES"
@@ -37,23 +38,9 @@ for n in "${SIZE_LIST[@]}"; do
     is_uint "$n" || die "BENCH_SIZES must hold positive integers (KiB), got '$n'"
 done
 
-script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(git -C "$script_dir" rev-parse --show-toplevel) || die "not inside a git repository: $script_dir"
 
 # --- tools -------------------------------------------------------------------
-
-as_root() {
-    if [[ $(id -u) -eq 0 ]]; then
-        "$@"
-    else
-        sudo "$@"
-    fi
-}
-
-# nginx lives in /usr/sbin, which an ordinary user's PATH may lack.
-find_nginx() {
-    command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true
-}
 
 missing=()
 [[ -n $(find_nginx) ]] || missing+=(nginx)
@@ -62,14 +49,7 @@ command -v hyperfine >/dev/null || missing+=(hyperfine)
 command -v curl >/dev/null || missing+=(curl)
 command -v wget >/dev/null || missing+=(wget)
 command -v python3 >/dev/null || missing+=(python3)
-if ((${#missing[@]} > 0)); then
-    log "installing: ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-    # RUNLEVEL=1 keeps invoke-rc.d from starting the packaged nginx service: this
-    # script never uses it, it starts its own.
-    as_root env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
-        apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
+install_missing "${missing[@]}"
 NGINX=$(find_nginx)
 [[ -n $NGINX ]] || die "nginx not found after installing it"
 command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain (rust-version in Cargo.toml)"
@@ -84,15 +64,7 @@ nginx_started=0
 
 cleanup() {
     local rc=$?
-    if ((nginx_started)) && [[ -s $WORK/nginx.pid ]]; then
-        local pid
-        pid=$(cat "$WORK/nginx.pid")
-        "$NGINX" -s stop -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/error.log" 2>/dev/null || kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
+    stop_nginx
     rm -rf "$WORK"
     exit "$rc"
 }
@@ -110,7 +82,7 @@ head -c $((1024 * 1024)) /dev/urandom >"$WORK/data/mid"
 
 # --- nginx ---------------------------------------------------------------------
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_ports 1)
 cat >"$WORK/nginx.conf" <<EOF
 daemon on;
 worker_processes 1;
@@ -134,15 +106,8 @@ http {
 }
 EOF
 log "starting nginx on 127.0.0.1:$PORT"
-# -e: the error log before the configuration is read, so that nginx never touches /var/log.
-"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/error.log" >&2
-nginx_started=1
 BASE=http://127.0.0.1:$PORT
-for i in $(seq 50); do
-    curl -sf -o /dev/null "$BASE/mid" && break
-    ((i < 50)) || { cat "$WORK/error.log" >&2 || true; die "nginx does not serve $BASE/mid"; }
-    sleep 0.1
-done
+start_nginx "$BASE/mid"
 
 # --- one release binary per buffer size ------------------------------------------
 

@@ -35,13 +35,12 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-log() { printf '[compare] %s\n' "$*" >&2; }
-die() { printf '[compare] error: %s\n' "$*" >&2; exit 1; }
-is_uint() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
-
 script_started=$(date +%s.%N)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg | sed 's/ /, /g')
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TAG=compare
+# shellcheck source=bench/common.sh
+source "$script_dir/common.sh"
 repo=$(git -C "$script_dir" rev-parse --show-toplevel) || die "not inside a git repository: $script_dir"
 
 QUICK=${BENCH_QUICK:-0}
@@ -67,19 +66,6 @@ done
 
 # --- tools -------------------------------------------------------------------
 
-as_root() {
-    if [[ $(id -u) -eq 0 ]]; then
-        "$@"
-    else
-        sudo "$@"
-    fi
-}
-
-# nginx lives in /usr/sbin, which an ordinary user's PATH may lack.
-find_nginx() {
-    command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true
-}
-
 missing=()
 [[ -n $(find_nginx) ]] || missing+=(nginx)
 command -v curl >/dev/null || missing+=(curl)
@@ -89,14 +75,7 @@ command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
 command -v python3 >/dev/null || missing+=(python3)
 command -v cmp >/dev/null || missing+=(diffutils)
 command -v xargs >/dev/null || missing+=(findutils)
-if ((${#missing[@]} > 0)); then
-    log "installing: ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-    # RUNLEVEL=1 keeps invoke-rc.d from starting the packaged nginx service: this
-    # script never uses it, it starts its own.
-    as_root env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
-        apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
+install_missing "${missing[@]}"
 NGINX=$(find_nginx)
 [[ -n $NGINX ]] || die "nginx not found after installing it"
 command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain (rust-version in Cargo.toml)"
@@ -117,15 +96,7 @@ cleanup() {
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
     fi
-    if ((nginx_started)) && [[ -s $WORK/nginx.pid ]]; then
-        local pid
-        pid=$(cat "$WORK/nginx.pid")
-        "$NGINX" -s stop -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/error.log" 2>/dev/null || kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
+    stop_nginx
     rm -rf "$WORK"
     exit "$rc"
 }
@@ -183,15 +154,7 @@ openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key
 
 # --- nginx -------------------------------------------------------------------------
 
-free_ports() {
-    python3 -c '
-import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))'
-}
-read -r PORT SPORT <<<"$(free_ports)"
+read -r PORT SPORT <<<"$(free_ports 2)"
 cat >"$WORK/nginx.conf" <<EOF
 daemon on;
 worker_processes 1;
@@ -234,15 +197,8 @@ http {
 }
 EOF
 log "starting nginx on 127.0.0.1:$PORT (http) and :$SPORT (https)"
-# -e: the error log before the configuration is read, so that nginx never touches /var/log.
-"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/error.log" >&2
-nginx_started=1
 BASE=http://127.0.0.1:$PORT
-for i in $(seq 50); do
-    curl -sf -o /dev/null "$BASE/mid" && break
-    ((i < 50)) || { cat "$WORK/error.log" >&2 || true; die "nginx does not serve $BASE/mid"; }
-    sleep 0.1
-done
+start_nginx "$BASE/mid"
 
 # The chunked body: the response must say chunked, and the bytes must be the file's.
 curl -sv -o "$WORK/out/chunked" "$BASE/chunked/big" 2>"$WORK/chunked.head"
