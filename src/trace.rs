@@ -23,9 +23,12 @@ impl<'a> Trace<'a> {
         self.out.is_some()
     }
 
-    /// One `* ` line.
-    pub fn step(&mut self, text: &str) {
+    /// One `* ` line. Formatted only when `-v` is on: pass `format_args!`,
+    /// not a `format!`ed string, so that a batch without `-v` does not pay
+    /// for its lines.
+    pub fn step(&mut self, text: impl std::fmt::Display) {
         if let Some(out) = self.out.as_mut() {
+            let text = text.to_string();
             let _ = writeln!(out, "* {}", escape::for_message(text.as_bytes()));
         }
     }

@@ -71,11 +71,13 @@ fn run_job(
     }
     let (sink, resume) =
         Sink::open(&job.output, config.files.resume).map_err(|e| e.at(job.url.display()))?;
-    if let Some(how) = sink.describe() {
-        trace.step(&how);
+    if trace.enabled()
+        && let Some(how) = sink.describe()
+    {
+        trace.step(how);
     }
     if let Some((held, resume)) = resume {
-        trace.step(&format!("Continuing FILE.part from byte {held}"));
+        trace.step(format_args!("Continuing FILE.part from byte {held}"));
         transfer.written = held;
         transfer.resume = Some(resume);
         // Checksums cover the whole file: the part an earlier run wrote too.
@@ -120,7 +122,7 @@ fn run_job(
                         0 => String::new(),
                         n => format!(", continuing at byte {n}"),
                     };
-                    trace.step(&format!(
+                    trace.step(format_args!(
                         "Retry {done} of {} in {}{from}: {e}",
                         config.retry.count,
                         seconds_rounded(wait)
@@ -266,7 +268,7 @@ impl<'a> Transfer<'a> {
         if !complete {
             return None;
         }
-        trace.step(&format!(
+        trace.step(format_args!(
             "{} is complete (no FILE.part): nothing to do",
             path.display()
         ));
@@ -369,12 +371,12 @@ impl<'a> Transfer<'a> {
         trace: &mut Trace<'_>,
     ) -> Result<(BufReader<Stream>, Head), Error> {
         if let Some(mut conn) = pool.take(route) {
-            trace.step(&format!("Reusing the connection to {route}"));
+            trace.step(format_args!("Reusing the connection to {route}"));
             conn.get_mut().socket_mut().renew(&self.limits())?;
             match self.request(&mut conn, true, range, trace) {
                 Ok(head) => return Ok((conn, head)),
                 Err(e @ (Error::EmptyReply | Error::Network { .. } | Error::Truncated(_))) => {
-                    trace.step(&format!(
+                    trace.step(format_args!(
                         "The kept connection failed ({e}): connecting again"
                     ));
                 }
@@ -551,7 +553,7 @@ impl<'a> Transfer<'a> {
         let proxy = proxy::for_target(&config.proxies, &self.url);
         let (host, port) = match proxy {
             Some(p) => {
-                trace.step(&format!("Using proxy {}", p.display()));
+                trace.step(format_args!("Using proxy {}", p.display()));
                 (p.host(), p.port())
             }
             None => (self.url.host(), self.url.port()),
@@ -689,7 +691,7 @@ impl<'a> Transfer<'a> {
                 "more than {max} redirects (--max-redirs {max})"
             )));
         }
-        trace.step(&format!("Redirect {status} to {}", next.display()));
+        trace.step(format_args!("Redirect {status} to {}", next.display()));
         if self.send_credentials && !redirect::same_origin(&self.job.url, &next) {
             self.send_credentials = false;
             trace.step("Leaving the original origin: credentials and cookies stay behind");
@@ -712,7 +714,7 @@ impl<'a> Transfer<'a> {
             let place = if d.in_trailer { " trailer" } else { "" };
             let Some(got) = content.digest(d.algorithm) else {
                 // Only a trailer the head did not announce can be unhashed.
-                trace.step(&format!(
+                trace.step(format_args!(
                     "{}{place} {} not checked: the head's Trailer field did not announce it",
                     d.field, d.algorithm
                 ));
@@ -724,7 +726,7 @@ impl<'a> Transfer<'a> {
                     d.field, d.algorithm
                 )));
             }
-            trace.step(&format!("{}{place} {} verified", d.field, d.algorithm));
+            trace.step(format_args!("{}{place} {} verified", d.field, d.algorithm));
         }
         if let Some(c) = &self.config.checksum {
             let got = self.hashes.digest(c.algorithm).unwrap_or_default();
@@ -736,7 +738,7 @@ impl<'a> Transfer<'a> {
                     digest::to_hex(&c.expected)
                 )));
             }
-            trace.step(&format!("{} verified (--checksum)", c.algorithm));
+            trace.step(format_args!("{} verified (--checksum)", c.algorithm));
         }
         Ok(())
     }

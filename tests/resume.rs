@@ -23,17 +23,24 @@ fn cut_once(resource: Resource, cut: u64) -> Server {
     })
 }
 
+/// `fetch -s FLAGS URL -o FILE`, run to its end.
+fn fetch_to(flags: &[&str], url: &str, file: &std::path::Path) -> assert_cmd::assert::Assert {
+    fetch()
+        .arg("-s")
+        .args(flags)
+        .arg(url)
+        .arg("-o")
+        .arg(file)
+        .assert()
+}
+
 #[test]
 fn continue_picks_up_where_a_cut_download_stopped() {
     let server = cut_once(Resource::new(body(), "v1"), 80_000);
     let dir = temp();
     let file = dir.path().join("data.bin");
     // The first run is cut: with -C, FILE.part and its meta stay for later.
-    fetch()
-        .args(["-s", "-C", &server.url("/data.bin"), "-o"])
-        .arg(&file)
-        .assert()
-        .code(56);
+    fetch_to(&["-C"], &server.url("/data.bin"), &file).code(56);
     assert_eq!(
         names_in(dir.path()),
         ["data.bin.part", "data.bin.part.meta"]
@@ -43,11 +50,7 @@ fn continue_picks_up_where_a_cut_download_stopped() {
         .len();
     assert!(held > 0 && held <= 80_000, "{held}");
 
-    fetch()
-        .args(["-s", "-C", &server.url("/data.bin"), "-o"])
-        .arg(&file)
-        .assert()
-        .success();
+    fetch_to(&["-C"], &server.url("/data.bin"), &file).success();
     assert!(fs::read(&file).unwrap() == body());
     assert_eq!(names_in(dir.path()), ["data.bin"]);
     let second = &server.requests()[1];
@@ -63,21 +66,13 @@ fn a_run_without_continue_clears_what_a_cut_continue_left() {
     let server = cut_once(Resource::new(body(), "v1"), 80_000);
     let dir = temp();
     let file = dir.path().join("data.bin");
-    fetch()
-        .args(["-s", "-C", &server.url("/data.bin"), "-o"])
-        .arg(&file)
-        .assert()
-        .code(56);
+    fetch_to(&["-C"], &server.url("/data.bin"), &file).code(56);
     assert_eq!(
         names_in(dir.path()),
         ["data.bin.part", "data.bin.part.meta"]
     );
     // Without -C the body starts over; FILE.part and its meta both go.
-    fetch()
-        .args(["-s", &server.url("/data.bin"), "-o"])
-        .arg(&file)
-        .assert()
-        .success();
+    fetch_to(&[], &server.url("/data.bin"), &file).success();
     assert!(fs::read(&file).unwrap() == body());
     assert_eq!(names_in(dir.path()), ["data.bin"]);
     assert_eq!(server.requests()[1].field("Range"), None);
@@ -88,22 +83,14 @@ fn continue_never_stitches_two_versions() {
     let dir = temp();
     let file = dir.path().join("data.bin");
     let old = cut_once(Resource::new(body(), "v1"), 50_000);
-    fetch()
-        .args(["-s", "-C", &old.url("/"), "-o"])
-        .arg(&file)
-        .assert()
-        .code(56);
+    fetch_to(&["-C"], &old.url("/"), &file).code(56);
     // The file changed on the server: If-Range fails and the whole new
     // version arrives with a 200, replacing FILE.part's old bytes.
     let new_body = b"version two, shorter".to_vec();
     let new = Server::start(move |req: &Recorded| {
         Resource::new(new_body.clone(), "v2").answer(req, None)
     });
-    fetch()
-        .args(["-s", "-C", &new.url("/"), "-o"])
-        .arg(&file)
-        .assert()
-        .success();
+    fetch_to(&["-C"], &new.url("/"), &file).success();
     assert_eq!(fs::read(&file).unwrap(), b"version two, shorter");
     assert!(new.request().field("Range").is_some());
 }
@@ -114,11 +101,7 @@ fn continue_with_a_finished_file_does_nothing() {
     let dir = temp();
     let file = dir.path().join("done.txt");
     fs::write(&file, "finished earlier").unwrap();
-    fetch()
-        .args(["-s", "-C", &server.url("/"), "-o"])
-        .arg(&file)
-        .assert()
-        .success();
+    fetch_to(&["-C"], &server.url("/"), &file).success();
     assert!(server.requests().is_empty());
     assert_eq!(fs::read_to_string(&file).unwrap(), "finished earlier");
 }
@@ -129,11 +112,7 @@ fn a_part_without_meta_starts_over() {
     let dir = temp();
     let file = dir.path().join("f");
     fs::write(dir.path().join("f.part"), "who knows what this is").unwrap();
-    fetch()
-        .args(["-s", "-C", &server.url("/"), "-o"])
-        .arg(&file)
-        .assert()
-        .success();
+    fetch_to(&["-C"], &server.url("/"), &file).success();
     assert!(fs::read(&file).unwrap() == body());
     assert_eq!(server.request().field("Range"), None);
 }
@@ -143,18 +122,10 @@ fn a_part_that_is_already_whole_is_finished_by_a_416() {
     let server = cut_once(Resource::new(body(), "v1"), 200_000 - 1);
     let dir = temp();
     let file = dir.path().join("f");
-    fetch()
-        .args(["-s", "-C", &server.url("/"), "-o"])
-        .arg(&file)
-        .assert()
-        .failure();
+    fetch_to(&["-C"], &server.url("/"), &file).failure();
     // Make FILE.part whole, as if the last byte had arrived before the cut.
     fs::write(dir.path().join("f.part"), body()).unwrap();
-    fetch()
-        .args(["-s", "-C", &server.url("/"), "-o"])
-        .arg(&file)
-        .assert()
-        .success();
+    fetch_to(&["-C"], &server.url("/"), &file).success();
     assert!(fs::read(&file).unwrap() == body());
     assert_eq!(names_in(dir.path()), ["f"]);
 }
@@ -171,20 +142,12 @@ fn remote_time_sets_the_mtime() {
     let server = Server::start(move |req: &Recorded| resource.answer(req, None));
     let dir = temp();
     let file = dir.path().join("f");
-    fetch()
-        .args(["-s", "-R", &server.url("/"), "-o"])
-        .arg(&file)
-        .assert()
-        .success();
+    fetch_to(&["-R"], &server.url("/"), &file).success();
     assert_eq!(fs::metadata(&file).unwrap().modified().unwrap(), expected);
 
     // Without -R the mtime is the time of the download.
     let other = dir.path().join("g");
-    fetch()
-        .args(["-s", &server.url("/"), "-o"])
-        .arg(&other)
-        .assert()
-        .success();
+    fetch_to(&[], &server.url("/"), &other).success();
     assert_ne!(fs::metadata(&other).unwrap().modified().unwrap(), expected);
 }
 
@@ -225,11 +188,7 @@ fn newer_skips_an_up_to_date_file_and_fetches_a_newer_one() {
         .unwrap()
         .set_modified(old)
         .unwrap();
-    fetch()
-        .args(["-s", "-N", &server.url("/"), "-o"])
-        .arg(&file)
-        .assert()
-        .success();
+    fetch_to(&["-N"], &server.url("/"), &file).success();
     assert_eq!(fs::read_to_string(&file).unwrap(), "server copy");
     assert_eq!(
         fs::metadata(&file).unwrap().modified().unwrap(),
@@ -238,11 +197,7 @@ fn newer_skips_an_up_to_date_file_and_fetches_a_newer_one() {
 
     // No local copy: an ordinary download, no condition sent.
     let fresh = dir.path().join("fresh");
-    fetch()
-        .args(["-s", "-N", &server.url("/"), "-o"])
-        .arg(&fresh)
-        .assert()
-        .success();
+    fetch_to(&["-N"], &server.url("/"), &fresh).success();
     assert_eq!(
         server.requests().last().unwrap().field("If-Modified-Since"),
         None
@@ -269,11 +224,7 @@ fn continue_reports_an_inconsistent_answer_as_33() {
     });
     let dir = temp();
     let file = dir.path().join("f");
-    fetch()
-        .args(["-s", "-C", &server.url("/"), "-o"])
-        .arg(&file)
-        .assert()
-        .code(56);
+    fetch_to(&["-C"], &server.url("/"), &file).code(56);
     fetch()
         .args(["-C", &server.url("/"), "-o"])
         .arg(&file)

@@ -454,26 +454,15 @@ mod tests {
 
     #[test]
     fn tokens_are_case_insensitive_and_x_gzip_is_gzip() {
-        assert_eq!(
-            codings("Content-Encoding: GZip\r\n").unwrap(),
-            [Coding::Gzip]
-        );
-        assert_eq!(
-            codings("Content-Encoding: x-gzip\r\n").unwrap(),
-            [Coding::Gzip]
-        );
-        assert_eq!(
-            codings("content-encoding: X-GZIP\r\n").unwrap(),
-            [Coding::Gzip]
-        );
-        assert_eq!(
-            codings("Content-Encoding: Deflate\r\n").unwrap(),
-            [Coding::Deflate]
-        );
-        assert_eq!(
-            codings("Content-Encoding: BR\r\n").unwrap(),
-            [Coding::Brotli]
-        );
+        for (field, coding) in [
+            ("Content-Encoding: GZip\r\n", Coding::Gzip),
+            ("Content-Encoding: x-gzip\r\n", Coding::Gzip),
+            ("content-encoding: X-GZIP\r\n", Coding::Gzip),
+            ("Content-Encoding: Deflate\r\n", Coding::Deflate),
+            ("Content-Encoding: BR\r\n", Coding::Brotli),
+        ] {
+            assert_eq!(codings(field).unwrap(), [coding], "{field:?}");
+        }
         assert_eq!(codings("").unwrap(), []);
     }
 
