@@ -1,21 +1,25 @@
-//! The documentation cannot drift from the flags: the README's option table and
+//! The documentation cannot drift from the binary: the README's option table and
 //! the man page generated from the clap definition name the same flags; the
-//! completions and --version are generated from the binary itself.
+//! completions and --version are generated from the binary itself, and the
+//! README and --help list the same exit codes.
 
 use crate::support::fetch;
 use std::collections::BTreeSet;
 
-/// Flags (`-o`, `--output`) in the first column of README.md's option table.
-fn readme_flags() -> BTreeSet<String> {
+/// The text of README.md's section `## heading`, up to the next section.
+fn readme_section(heading: &str) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let table = readme
-        .split("## Options")
+    let section = readme
+        .split(&format!("\n## {heading}\n"))
         .nth(1)
-        .expect("README.md has an Options section")
-        .split("\n## ")
-        .next()
-        .unwrap();
+        .unwrap_or_else(|| panic!("README.md has a section {heading}"));
+    section.split("\n## ").next().unwrap().to_owned()
+}
+
+/// Flags (`-o`, `--output`) in the first column of README.md's option table.
+fn readme_flags() -> BTreeSet<String> {
+    let table = readme_section("Options");
     let mut flags = BTreeSet::new();
     for line in table.lines().filter(|l| l.starts_with("| `")) {
         let first_column = line.split('|').nth(1).unwrap();
@@ -128,6 +132,34 @@ fn help_is_grouped_and_ends_with_examples() {
         "{long}"
     );
     assert!(long.contains("[default: 60]"), "defaults are explained");
+}
+
+/// The codes of README.md's exit-code table: its rows in one unbroken table.
+fn readme_exit_codes() -> Vec<u8> {
+    let section = readme_section("Exit codes");
+    let table = section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'));
+    table
+        .filter_map(|row| row.split('|').nth(1)?.trim().parse().ok())
+        .collect()
+}
+
+#[test]
+fn readme_and_help_list_the_same_exit_codes() {
+    let long = String::from_utf8(fetch().arg("--help").output().unwrap().stdout).unwrap();
+    let help: Vec<u8> = long
+        .split("Exit codes")
+        .nth(1)
+        .expect("--help lists the exit codes")
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(readme_exit_codes(), help);
+    assert!(help.contains(&130) && help.len() > 20, "{help:?}");
 }
 
 #[test]
