@@ -8,7 +8,7 @@ use fetch::config::{
 };
 use fetch::digest::Checksum;
 use fetch::report::WriteOut;
-use fetch::url::{Credentials, Target};
+use fetch::url::{Credentials, Target, without_userinfo};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -444,11 +444,13 @@ fn check_outputs(jobs: &[Job], parallel: u16, resume: bool) -> Result<(), Error>
 /// A proxy URL: `http://[user:pass@]host[:port]`, or a bare `host[:port]`.
 /// `what` names where it came from, for the error message.
 fn parse_proxy(value: &str, what: &str) -> Result<Target, Error> {
-    let target = Target::parse(value).map_err(|e| e.at(format!("{what} '{value}'")))?;
+    let shown = || format!("{what} '{}'", without_userinfo(value));
+    let target = Target::parse(value).map_err(|e| match e {
+        Error::Scheme(scheme) => Error::ProxyScheme(scheme).at(shown()),
+        e => e.at(shown()),
+    })?;
     if target.scheme() != fetch::url::Scheme::Http {
-        return Err(Error::Scheme("https".into()).at(format!(
-            "{what} '{value}': only http:// proxies are supported"
-        )));
+        return Err(Error::ProxyScheme("https".into()).at(shown()));
     }
     Ok(target)
 }
@@ -514,30 +516,52 @@ fn seconds(s: &str) -> Result<Duration, String> {
 }
 
 /// Text that goes into a request head verbatim must not be able to end a line.
-fn check_field_text(flag: &str, text: &str) -> Result<(), Error> {
+/// `shown` names the value in the message; a password or a token is never in it.
+fn check_field_text(shown: &str, text: &str) -> Result<(), Error> {
     if text.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+        let hint = if text.ends_with('\r') {
+            " (it ends in a CR: a line read from a file with CRLF line ends?)"
+        } else {
+            ""
+        };
         return Err(Error::Usage(format!(
-            "{flag} '{}': CR, LF and NUL are not allowed",
-            text.escape_debug()
+            "{shown}: CR, LF and NUL are not allowed{hint}"
         )));
     }
     Ok(())
 }
 
 /// `-H 'Name: value'`: a token name, a colon, a value without line breaks.
+/// Messages name the field, never its value (it may be a token).
 fn parse_header(text: &str) -> Result<(String, String), Error> {
-    check_field_text("-H", text)?;
-    let bad = |why: &str| Error::Usage(format!("-H '{text}': {why}"));
-    let (name, value) = text
-        .split_once(':')
-        .ok_or_else(|| bad("expected 'Name: value'"))?;
+    let Some((name, value)) = text.split_once(':') else {
+        return Err(Error::Usage(
+            "-H: expected 'Name: value' (the value is not shown here)".into(),
+        ));
+    };
+    let shown = format!("-H '{}: …'", name.escape_debug());
+    check_field_text(&shown, text)?;
     let is_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if name.is_empty() || !name.bytes().all(is_token) {
-        return Err(bad(
-            "the field name must be a token (letters, digits, -, …)",
-        ));
+        return Err(Error::Usage(format!(
+            "{shown}: the field name must be a token (letters, digits, -, …)"
+        )));
     }
     Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+/// `-u USER[:PASSWORD]`, checked and split; messages name the user only.
+fn parse_user(text: &str) -> Result<Credentials, Error> {
+    let (user, password) = text.split_once(':').unwrap_or((text, ""));
+    let shown = match text.contains(':') {
+        true => format!("-u '{}:…'", user.escape_debug()),
+        false => format!("-u '{}'", user.escape_debug()),
+    };
+    check_field_text(&shown, text)?;
+    Ok(Credentials {
+        user: user.to_owned(),
+        password: password.to_owned(),
+    })
 }
 
 /// Writes the man page or a completion script for `kind`.
@@ -619,7 +643,7 @@ impl Args {
         let remote_names = self.remote_name || self.output_dir.is_some() || inputs.len() > 1;
         let mut jobs = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.iter().enumerate() {
-            let url = Target::parse(input).map_err(|e| e.at(input.clone()))?;
+            let url = Target::parse(input).map_err(|e| e.at(without_userinfo(input)))?;
             let output = match self.output.get(i) {
                 Some(p) if p.as_os_str() == "-" => Output::Stdout,
                 Some(p) => Output::File(p.clone()),
@@ -662,16 +686,11 @@ impl Args {
             .map(|h| parse_header(h))
             .collect::<Result<_, _>>()?;
         if let Some(ua) = self.user_agent {
-            check_field_text("-A", &ua)?;
+            check_field_text(&format!("-A '{}'", ua.escape_debug()), &ua)?;
             config.user_agent = ua;
         }
-        if let Some(user) = self.user {
-            check_field_text("-u", &user)?;
-            let (user, password) = user.split_once(':').unwrap_or((&user, ""));
-            config.credentials = Some(Credentials {
-                user: user.to_owned(),
-                password: password.to_owned(),
-            });
+        if let Some(user) = &self.user {
+            config.credentials = Some(parse_user(user)?);
         }
         config.display = Display {
             silent: self.silent,
@@ -728,6 +747,23 @@ mod tests {
         for bad in ["nocolon", ": v", "Bad Name: v", "X: a\r\nY: b", "X: \0"] {
             assert_eq!(parse_header(bad).unwrap_err().exit_code(), 2, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn messages_about_credentials_do_not_show_them() {
+        let e = parse_header("Authorization: Bearer s3cret\r").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "-H 'Authorization: …': CR, LF and NUL are not allowed \
+             (it ends in a CR: a line read from a file with CRLF line ends?)"
+        );
+        let e = parse_header("Bearer s3cret").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        let e = parse_user("alice:s3cret\r").unwrap_err();
+        assert!(e.to_string().starts_with("-u 'alice:…': CR, LF"), "{e}");
+        let c = parse_user("alice:a:b").unwrap();
+        assert_eq!((c.user.as_str(), c.password.as_str()), ("alice", "a:b"));
+        assert_eq!(parse_user("bob").unwrap().password, "");
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub enum Error {
     #[error("unsupported scheme '{0}' (only http and https)")]
     Scheme(String),
 
+    /// A proxy URL whose scheme is not http (exit 1).
+    #[error("unsupported proxy scheme '{0}' (only http:// proxies)")]
+    ProxyScheme(String),
+
     /// A redirect from https to http (exit 1).
     #[error("refusing to follow a redirect from https to http: {0}")]
     Downgrade(String),
@@ -112,7 +116,7 @@ impl Error {
     /// The process exit code for this error: curl's numbers (DESIGN §4).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Scheme(_) | Error::Downgrade(_) => 1,
+            Error::Scheme(_) | Error::ProxyScheme(_) | Error::Downgrade(_) => 1,
             Error::Usage(_) => 2,
             Error::Url(_) => 3,
             Error::ProxyResolve { .. } => 5,

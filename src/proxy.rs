@@ -67,9 +67,10 @@ pub fn open_tunnel<S: Read + Write>(
     trace_head: &mut dyn FnMut(&str, &[u8]),
 ) -> Result<(), Error> {
     let authority = target.authority();
-    let mut request = format!(
-        "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {user_agent}\r\n"
-    );
+    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if !user_agent.is_empty() {
+        request.push_str(&format!("User-Agent: {user_agent}\r\n"));
+    }
     if let Some(c) = proxy.credentials() {
         request.push_str(&format!(
             "Proxy-Authorization: {}\r\n",

@@ -26,11 +26,12 @@ pub struct Request<'a> {
 impl Request<'_> {
     /// The whole head, ready for one write.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut fields: Vec<(&str, String)> = vec![
-            ("Host", self.host.to_owned()),
-            ("User-Agent", self.user_agent.to_owned()),
-            ("Accept", "*/*".to_owned()),
-        ];
+        let mut fields: Vec<(&str, String)> = vec![("Host", self.host.to_owned())];
+        // `-A ''` sends none, as with curl.
+        if !self.user_agent.is_empty() {
+            fields.push(("User-Agent", self.user_agent.to_owned()));
+        }
+        fields.push(("Accept", "*/*".to_owned()));
         if self.compressed {
             fields.push(("Accept-Encoding", "gzip, deflate, br".to_owned()));
         }

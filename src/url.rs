@@ -38,6 +38,27 @@ pub struct Target {
     url: ::url::Url,
 }
 
+/// `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986 §3.1).
+fn is_scheme_name(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// `input` as it may be shown in a message: without the userinfo (a password)
+/// of its authority, like `Target::display`, for input that may not parse.
+pub fn without_userinfo(input: &str) -> String {
+    let (prefix, rest) = match input.split_once("://") {
+        Some((scheme, rest)) if is_scheme_name(scheme) => (&input[..scheme.len() + 3], rest),
+        _ => ("", input),
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{prefix}{}", &rest[at + 1..]),
+        None => input.to_owned(),
+    }
+}
+
 impl Target {
     /// Parses what the user typed: `http://…`, `https://…`, or a bare
     /// `host[:port][/path]`, which means `http://`.
@@ -56,9 +77,14 @@ impl Target {
             };
             return Err(Error::Url(format!("it contains {what}")));
         }
-        let full = match input.find("://") {
-            Some(at) => {
-                let scheme = &input[..at];
+        // A scheme is what comes before the first `://` when that is a scheme
+        // name (RFC 3986 §3.1); `host/login?next=http://other/` is bare.
+        let scheme = input
+            .split_once("://")
+            .map(|(scheme, _)| scheme)
+            .filter(|s| is_scheme_name(s));
+        let full = match scheme {
+            Some(scheme) => {
                 if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
                     return Err(Error::Scheme(scheme.to_owned()));
                 }
@@ -259,6 +285,30 @@ mod tests {
         assert_eq!(t.port(), 8080);
         assert_eq!(t.request_target(), "/a/b?c=d");
         assert_eq!(t.host_field(), "localhost:8080");
+    }
+
+    #[test]
+    fn a_url_in_the_query_of_a_bare_host_is_not_its_scheme() {
+        let t = Target::parse("localhost:8080/login?next=http://other/&x=ftp://y").unwrap();
+        assert_eq!(t.scheme(), Scheme::Http);
+        assert_eq!(t.host_field(), "localhost:8080");
+        assert_eq!(t.request_target(), "/login?next=http://other/&x=ftp://y");
+        let t = Target::parse("h/a://b").unwrap();
+        assert_eq!(t.request_target(), "/a://b");
+        assert_eq!(Target::parse("svn+ssh://h/").unwrap_err().exit_code(), 1);
+    }
+
+    #[test]
+    fn userinfo_is_left_out_of_what_is_shown() {
+        for (input, shown) in [
+            ("http://u:s3cret@h:99999/a@b", "http://h:99999/a@b"),
+            ("u:p@w@h/x", "h/x"),
+            ("ftp://u:p@h", "ftp://h"),
+            ("h/a?u=x:y@z", "h/a?u=x:y@z"),
+            ("http://h/", "http://h/"),
+        ] {
+            assert_eq!(without_userinfo(input), shown, "{input}");
+        }
     }
 
     #[test]
