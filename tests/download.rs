@@ -158,6 +158,50 @@ fn headers_user_agent_and_basic_auth() {
 }
 
 #[test]
+fn an_empty_user_agent_sends_none() {
+    let server = Server::body("x");
+    fetch()
+        .args([&server.url("/"), "-A", ""])
+        .assert()
+        .success();
+    assert_eq!(server.request().field("User-Agent"), None);
+}
+
+#[test]
+fn a_bare_host_may_carry_a_url_in_its_query() {
+    let server = Server::body("x");
+    let bare = server
+        .url("/login?next=http://other/")
+        .replacen("http://", "", 1);
+    fetch().args(["-s", &bare]).assert().success().stdout("x");
+    assert_eq!(server.request().target(), "/login?next=http://other/");
+}
+
+/// Usage errors and URLs that do not parse name what was given, never a
+/// password or a header's value.
+#[test]
+fn messages_never_show_secrets() {
+    let cases: &[&[&str]] = &[
+        &["http://user:s3cret@127.0.0.1:99999/"],
+        &["ftp://user:s3cret@h/"],
+        &["--proxy", "http://user:s3cret@127.0.0.1:99999", "http://h/"],
+        &["--proxy", "socks5://user:s3cret@h", "http://h/"],
+        &["-u", "alice:s3cret\r", "http://h/"],
+        &["-H", "Authorization: Bearer s3cret\r", "http://h/"],
+        &["-H", "Bearer s3cret", "http://h/"],
+    ];
+    for args in cases {
+        let out = fetch().args(*args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(matches!(out.status.code(), Some(1..=3)), "{args:?}: {err}");
+        assert!(
+            err.starts_with("fetch: ") && !err.contains("s3cret"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn userinfo_in_the_url_is_basic_auth_and_never_printed() {
     let server = Server::bytes(response("404 Not Found", &[], b""));
     let url = server.url("/").replace("http://", "http://us%65r:s3cret@");
