@@ -289,7 +289,7 @@ pub struct Args {
     )]
     headers: Vec<String>,
 
-    /// User-Agent [default: fetch/<version>]
+    /// User-Agent [default: fetch/<version>]; '' sends none
     #[arg(short = 'A', long, value_name = "UA", help_heading = "Request")]
     user_agent: Option<String>,
 

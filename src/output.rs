@@ -27,6 +27,8 @@ pub fn remove_partial_files() {
     let files = partial_files();
     for part in files.iter() {
         let _ = fs::remove_file(part);
+        // A run without -C clears what an earlier -C run left (see PartFile).
+        let _ = fs::remove_file(with_suffix(part, ".meta"));
     }
     std::mem::forget(files);
 }
@@ -102,15 +104,39 @@ impl Sink {
         output: &Output,
         keep_partial: bool,
     ) -> Result<(Sink, Option<(u64, Resume)>), Error> {
-        let path = match output {
+        let path: &Path = match output {
             Output::Stdout => return Ok((Sink::Stdout, None)),
             Output::File(path) => path,
         };
         let write_error = |source| Error::Write {
-            path: path.clone(),
+            path: path.to_owned(),
             source,
         };
-        let metadata = fs::metadata(path);
+        // `-o dir/` names a directory, which no download can become; found
+        // now, before any traffic, not when the finished body is linked in.
+        if path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+            return Err(write_error(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "ends in '/': a directory, not a file",
+            )));
+        }
+        // One lookup, which does not follow a symlink; a symlink to a regular
+        // file is followed, and the file it names is what gets replaced.
+        let resolved: PathBuf;
+        let (path, metadata) = match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => match link_target(path) {
+                Some((target, meta)) => {
+                    resolved = target;
+                    (resolved.as_path(), Ok(meta))
+                }
+                None => (path, fs::metadata(path)),
+            },
+            other => (path, other),
+        };
+        let write_error = |source| Error::Write {
+            path: path.to_owned(),
+            source,
+        };
         match metadata {
             Ok(meta) if meta.is_dir() => Err(write_error(io::Error::new(
                 io::ErrorKind::IsADirectory,
@@ -123,13 +149,21 @@ impl Sink {
                     .map_err(write_error)?;
                 let sink = Sink::Direct {
                     file,
-                    path: path.clone(),
+                    path: path.to_owned(),
                 };
                 Ok((sink, None))
             }
             _ => {
-                let new = metadata.is_err_and(|e| e.kind() == io::ErrorKind::NotFound);
-                let (part, resume) = PartFile::open(path, keep_partial, new)?;
+                let new = metadata
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == io::ErrorKind::NotFound);
+                // A replaced FILE keeps its permissions, as when curl or wget
+                // truncate it (set-id bits aside).
+                let mode = metadata.ok().map(|m| {
+                    use std::os::unix::fs::PermissionsExt;
+                    m.permissions().mode() & 0o777
+                });
+                let (part, resume) = PartFile::open(path, keep_partial, new, mode)?;
                 Ok((Sink::Part(part), resume))
             }
         }
@@ -318,10 +352,19 @@ impl PartFile {
         dest: &Path,
         keep: bool,
         new: bool,
+        mode: Option<u32>,
     ) -> Result<(PartFile, Option<(u64, Resume)>), Error> {
         let part = part_path(dest);
-        let no_part =
-            || fs::symlink_metadata(&part).is_err_and(|e| e.kind() == io::ErrorKind::NotFound);
+        // A name too long for FILE.part (FILE's own is up to 255 bytes) means
+        // there is none.
+        let no_part = || {
+            fs::symlink_metadata(&part).is_err_and(|e| {
+                matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidFilename
+                )
+            })
+        };
         if new
             && !keep
             && no_part()
@@ -342,16 +385,10 @@ impl PartFile {
             path: part.clone(),
             source,
         };
-        let (file, len) = open_own_file(&part).map_err(write_error)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(write_error(io::Error::new(
-                    io::ErrorKind::ResourceBusy,
-                    "another fetch is writing this file",
-                )));
-            }
-            Err(TryLockError::Error(e)) => return Err(write_error(e)),
+        let (file, len) = open_locked(&part).map_err(write_error)?;
+        if let Some(mode) = mode {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = file.set_permissions(fs::Permissions::from_mode(mode));
         }
         if !keep {
             partial_files().push(part.clone());
@@ -381,21 +418,37 @@ impl PartFile {
 
     /// What an existing FILE.part holds, if FILE.part.meta says how to continue it.
     fn resume_point(&self) -> Option<(u64, Resume)> {
+        use std::io::Read;
         let held = self.file.metadata().ok()?.len();
-        let text = fs::read_to_string(meta_path(&self.dest)).ok()?;
+        // Only a regular file of ours: a symlink or a FIFO planted there is
+        // not read (a FIFO would block), and a meta file is a few lines.
+        let meta = no_follow(OpenOptions::new().read(true))
+            .open(meta_path(&self.dest))
+            .ok()?;
+        if !meta.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut text = String::new();
+        meta.take(4096).read_to_string(&mut text).ok()?;
         let resume = Resume::from_text(&text)?;
         (held > 0 && resume.total.is_none_or(|t| held <= t)).then_some((held, resume))
     }
 
+    /// Writes (or removes) FILE.part.meta. It is made anew each time, never
+    /// written through whatever is at its name: a symlink planted there must
+    /// not make a download overwrite the file it points to.
     fn remember(&self, resume: Option<&Resume>) -> Result<(), Error> {
         let meta = meta_path(&self.dest);
-        let done = match resume {
-            Some(r) => fs::write(&meta, r.to_text()),
-            None => match fs::remove_file(&meta) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                other => other,
-            },
+        let removed = match fs::remove_file(&meta) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
         };
+        let done = removed.and_then(|()| match resume {
+            Some(r) => no_follow(OpenOptions::new().write(true).create_new(true))
+                .open(&meta)?
+                .write_all(r.to_text().as_bytes()),
+            None => Ok(()),
+        });
         done.map_err(|source| Error::Write { path: meta, source })
     }
 
@@ -497,6 +550,64 @@ fn link_anonymous(file: &File, to: &Path) -> io::Result<()> {
     .map_err(io::Error::from)
 }
 
+/// The regular file a symlink at `path` names, and its metadata: `None` when
+/// it names nothing, or something else (a FIFO, a device, `/dev/stdout` on a
+/// pipe), which the caller then opens through the link as before. The link is
+/// followed by open(2), so the kernel's rules for links in shared directories
+/// (fs.protected_symlinks) apply, and the name comes from /proc.
+fn link_target(path: &Path) -> Option<(PathBuf, fs::Metadata)> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    let target = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+    (meta.is_file() && target.is_absolute()).then_some((target, meta))
+}
+
+/// Opens FILE.part (see `open_own_file`) and locks it, so that a second fetch
+/// of the same FILE fails instead of interleaving. The lock is on the file
+/// opened, which is FILE.part only if nobody renamed it between the open and
+/// the lock: a fetch finishing at that moment turns it into FILE, which must
+/// not be truncated and written over. So the name is checked once the lock
+/// is held, and the open tried again if it has moved on.
+fn open_locked(part: &Path) -> io::Result<(File, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    for _ in 0..3 {
+        let (file, len) = open_own_file(part)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    "another fetch is writing this file",
+                ));
+            }
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+        let ours = file.metadata()?;
+        if fs::symlink_metadata(part)
+            .is_ok_and(|named| named.dev() == ours.dev() && named.ino() == ours.ino())
+        {
+            return Ok((file, len));
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        "another fetch keeps replacing this file",
+    ))
+}
+
+/// `options` that never follow a symlink at the last component and never
+/// block on a FIFO or make a terminal ours.
+fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+}
+
 /// Opens FILE.part for writing, never through anything planted in its place:
 /// a symlink there (in a shared directory, say) would make a download truncate
 /// and overwrite whatever it points to. O_NOFOLLOW refuses a symlink and
@@ -507,15 +618,15 @@ fn link_anonymous(file: &File, to: &Path) -> io::Result<()> {
 /// waits for the directory's lock.) Not truncated here: the lock must be ours
 /// before the content is. Returns the file and its length.
 fn open_own_file(part: &Path) -> io::Result<(File, u64)> {
-    use std::os::unix::fs::OpenOptionsExt;
     let open = || {
-        let file = OpenOptions::new()
-            .read(true) // for `read_back`
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(part)?;
+        let file = no_follow(
+            OpenOptions::new()
+                .read(true) // for `read_back`
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+        .open(part)?;
         let meta = file.metadata()?;
         if meta.is_file() {
             Ok((file, meta.len()))
@@ -740,6 +851,85 @@ mod tests {
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
         assert!(fs::symlink_metadata(&dest).unwrap().is_file());
         assert_eq!(fs::read(&dest).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_planted_meta_symlink_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let dest = dir.path().join("out");
+        std::os::unix::fs::symlink(&victim, meta_path(&dest)).unwrap();
+        let (mut sink, from) = Sink::open(&Output::File(dest.clone()), true).unwrap();
+        assert_eq!(from, None, "a symlink is not resume information");
+        let resume = Resume {
+            validator: "\"v1\"".into(),
+            total: Some(3),
+        };
+        sink.remember(Some(&resume)).unwrap();
+        sink.write(&mut io::sink(), b"cut").unwrap();
+        drop(sink);
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        let meta = fs::symlink_metadata(meta_path(&dest)).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(
+            Resume::from_text(&fs::read_to_string(meta_path(&dest)).unwrap()),
+            Some(resume)
+        );
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("private");
+        fs::write(&dest, b"old").unwrap();
+        fs::set_permissions(&dest, fs::Permissions::from_mode(0o600)).unwrap();
+        let mut sink = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
+        sink.write(&mut io::sink(), b"new").unwrap();
+        sink.finish(&mut io::sink()).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        let mode = fs::metadata(&dest).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o600);
+    }
+
+    #[test]
+    fn a_symlink_to_a_file_is_followed_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, b"old").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("target", &link).unwrap();
+        let mut sink = Sink::open(&Output::File(link.clone()), false).unwrap().0;
+        sink.write(&mut io::sink(), b"new").unwrap();
+        sink.finish(&mut io::sink()).unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        assert_eq!(names_in(dir.path()), ["link", "target"]);
+    }
+
+    #[test]
+    fn a_name_ending_in_a_slash_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut name = dir.path().join("newdir").into_os_string();
+        name.push("/");
+        let err = Sink::open(&Output::File(name.into()), false).err().unwrap();
+        assert_eq!(err.exit_code(), 23);
+        assert!(err.to_string().contains("ends in '/'"), "{err}");
+        assert!(names_in(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_new_file_may_have_the_longest_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("n".repeat(255));
+        if open_anonymous(&dest).is_none() {
+            return; // no room for FILE.part's suffix: such names need O_TMPFILE
+        }
+        let mut sink = Sink::open(&Output::File(dest.clone()), false).unwrap().0;
+        sink.write(&mut io::sink(), b"data").unwrap();
+        sink.finish(&mut io::sink()).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"data");
     }
 
     #[test]

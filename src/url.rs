@@ -237,8 +237,9 @@ impl Target {
     }
 }
 
-/// Longest `-O` name, in bytes (NAME_MAX on Linux and most file systems).
-pub const MAX_NAME_BYTES: usize = 255;
+/// Longest `-O` name, in bytes: NAME_MAX on Linux and most file systems
+/// (255) less the 10 of `.part.meta`, so that replacing and `-C` work too.
+pub const MAX_NAME_BYTES: usize = 255 - ".part.meta".len();
 
 /// Decodes `%XX` escapes; anything that is not a valid escape stays as it is.
 /// Invalid UTF-8 in the result is replaced, never an error.

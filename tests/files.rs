@@ -107,6 +107,34 @@ fn non_regular_files_are_written_directly() {
         .success();
 }
 
+/// `-o /dev/stdout` with stdout on a file, and any FILE that is a symlink to a
+/// regular file: the file it names gets the body (the link stays a link), as
+/// with curl; a pipe behind /dev/stdout is written directly.
+#[test]
+fn a_symlink_to_a_file_is_written_through() {
+    let server = Server::body("through the link");
+    let dir = temp();
+    let captured = dir.path().join("captured");
+    let link = dir.path().join("so");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+    fetch()
+        .args(["-s", &server.url("/"), "-o"])
+        .arg(&link)
+        .stdout(fs::File::create(&captured).unwrap())
+        .assert()
+        .success();
+    assert_eq!(fs::read_to_string(&captured).unwrap(), "through the link");
+    assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(names_in(dir.path()), ["captured", "so"]);
+
+    let server = Server::body("into a pipe");
+    fetch()
+        .args(["-s", &server.url("/"), "-o", "/dev/stdout"])
+        .assert()
+        .success()
+        .stdout("into a pipe");
+}
+
 /// Starts fetch on a server that sends part of a body and then waits; returns
 /// once the server has sent it.
 fn start_stalled_download(
@@ -144,6 +172,14 @@ fn ctrl_c_removes_the_part_file_and_keeps_the_old_file() {
     let dir = temp();
     let file = dir.path().join("f.bin");
     fs::write(&file, "old").unwrap();
+    // What a cut `-C` run left, which a run without -C clears, even when
+    // it is interrupted itself.
+    fs::write(dir.path().join("f.bin.part"), "left by -C").unwrap();
+    fs::write(
+        dir.path().join("f.bin.part.meta"),
+        "fetch resume 1\nvalidator \"v\"\n",
+    )
+    .unwrap();
     let mut child = start_stalled_download(&server, &file, &[]);
     assert!(dir.path().join("f.bin.part").exists());
 
