@@ -1,7 +1,7 @@
 //! Several URLs: `-j` workers on threads, a failure that does not stop the
 //! others, outcomes handled as they finish, and the one-line summary.
 
-use crate::config::{Config, Job, Output, ProgressMode};
+use crate::config::{BadUrl, Config, Job, Output, ProgressMode};
 use crate::error::Error;
 use crate::escape;
 use crate::pool::Pool;
@@ -33,13 +33,12 @@ pub fn run(
         Progress::new(config.display.progress, sinks.stderr_is_terminal)
     };
     // A body that goes to the terminal is its own progress.
-    let bar_for = |i: usize| {
-        let job = &config.jobs[i];
+    let bar_for = |job: &Job| {
         let to_terminal = job.output == Output::Stdout && sinks.stdout_is_terminal;
         if to_terminal && config.display.progress != ProgressMode::Always {
             Bar::hidden()
         } else {
-            progress.bar(&label(config, i))
+            progress.bar(&label(job))
         }
     };
 
@@ -58,6 +57,10 @@ pub fn run(
     // own pool); a single URL says `Connection: close` (DESIGN §5).
     let new_pool = || Pool::new(!single);
     let run_one = |i: usize, pool: &mut Pool| {
+        let job = match &config.jobs[i] {
+            Ok(job) => job,
+            Err(bad) => return Err(bad.error()),
+        };
         let mut out = Shared(&stdout);
         let mut err = Shared(&stderr);
         let mut sinks = Sinks {
@@ -66,14 +69,7 @@ pub fn run(
             stderr: &mut err,
             stderr_is_terminal,
         };
-        transfer::run(
-            config,
-            &config.jobs[i],
-            &mut sinks,
-            bar_for(i),
-            single,
-            pool,
-        )
+        transfer::run(config, job, &mut sinks, bar_for(job), single, pool)
     };
     let mut finished = |i: usize, result: Result<Outcome, Error>| {
         if let Err(e) = &result {
@@ -135,7 +131,7 @@ pub fn run(
 }
 
 /// What `-w` says about one transfer.
-fn report_of(job: &Job, result: &Result<Outcome, Error>) -> Report {
+fn report_of(job: &Result<Job, BadUrl>, result: &Result<Outcome, Error>) -> Report {
     match result {
         Ok(o) => Report {
             http_code: o.status,
@@ -151,7 +147,10 @@ fn report_of(job: &Job, result: &Result<Outcome, Error>) -> Report {
         },
         Err(e) => Report {
             http_code: e.status().unwrap_or(0),
-            url_effective: job.url.display(),
+            url_effective: match job {
+                Ok(job) => job.url.display(),
+                Err(bad) => bad.shown.clone(),
+            },
             exitcode: e.exit_code(),
             errormsg: Some(e.to_string()),
             ..Report::default()
@@ -160,8 +159,7 @@ fn report_of(job: &Job, result: &Result<Outcome, Error>) -> Report {
 }
 
 /// The bar's label: the file name, else the URL.
-fn label(config: &Config, i: usize) -> String {
-    let job = &config.jobs[i];
+fn label(job: &Job) -> String {
     match &job.output {
         Output::File(path) => path
             .file_name()

@@ -3,7 +3,7 @@
 use clap::Parser;
 use fetch::Error;
 use fetch::config::{
-    Config, Display, Files, IpVersion, Job, Method, Network, Output, ProgressMode, Proxies,
+    BadUrl, Config, Display, Files, IpVersion, Job, Method, Network, Output, ProgressMode, Proxies,
     Redirects, Retry, Tls,
 };
 use fetch::digest::Checksum;
@@ -390,7 +390,7 @@ pub struct Args {
 }
 
 /// URLs from `--input-file` (`-` is stdin): one a line, blank lines and `#`
-/// comments skipped.
+/// comments skipped; a byte-order mark (Windows editors write one) ignored.
 fn read_input_file(path: &Path) -> Result<Vec<String>, Error> {
     let text = if path.as_os_str() == "-" {
         let mut text = String::new();
@@ -398,7 +398,14 @@ fn read_input_file(path: &Path) -> Result<Vec<String>, Error> {
     } else {
         std::fs::read_to_string(path)
     }
-    .map_err(|e| Error::Usage(format!("--input-file {}: {e}", path.display())))?;
+    .map_err(|e| {
+        Error::Usage(format!(
+            "--input-file {}: {}",
+            path.display(),
+            fetch::error::plain(&e)
+        ))
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     Ok(text
         .lines()
         .map(str::trim)
@@ -410,13 +417,15 @@ fn read_input_file(path: &Path) -> Result<Vec<String>, Error> {
 /// Outputs that would collide: two URLs writing one file (any number may
 /// write `/dev/null`, as with curl), several bodies interleaving on stdout, or
 /// `-C` without a file to continue.
-fn check_outputs(jobs: &[Job], parallel: u16, resume: bool) -> Result<(), Error> {
+fn check_outputs(jobs: &[Result<Job, BadUrl>], parallel: u16, resume: bool) -> Result<(), Error> {
     let mut files = std::collections::HashSet::new();
     let mut to_stdout = 0;
-    for job in jobs {
+    for job in jobs.iter().flatten() {
         match &job.output {
             Output::File(path) => {
-                if path.as_os_str() != "/dev/null" && !files.insert(path) {
+                // `./a`, `a` and `$PWD/a` are one file.
+                let same = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                if same.as_os_str() != "/dev/null" && !files.insert(same) {
                     return Err(Error::Usage(format!(
                         "two URLs would write {} (name one of them with -o)",
                         path.display()
@@ -509,10 +518,14 @@ fn seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if secs.is_nan() || secs <= 0.0 {
+    let duration = match secs {
+        secs if secs.is_nan() || secs <= 0.0 => Duration::ZERO,
+        secs => Duration::from_secs_f64(secs.min(MAX_SECONDS)),
+    };
+    if duration.is_zero() {
         return Err(format!("'{s}' must be more than 0"));
     }
-    Ok(Duration::from_secs_f64(secs.min(MAX_SECONDS)))
+    Ok(duration)
 }
 
 /// Text that goes into a request head verbatim must not be able to end a line.
@@ -643,7 +656,13 @@ impl Args {
         let remote_names = self.remote_name || self.output_dir.is_some() || inputs.len() > 1;
         let mut jobs = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.iter().enumerate() {
-            let url = Target::parse(input).map_err(|e| e.at(without_userinfo(input)))?;
+            let url = match Target::parse(input) {
+                Ok(url) => url,
+                Err(e) => {
+                    jobs.push(Err(BadUrl::new(without_userinfo(input), e)));
+                    continue;
+                }
+            };
             let output = match self.output.get(i) {
                 Some(p) if p.as_os_str() == "-" => Output::Stdout,
                 Some(p) => Output::File(p.clone()),
@@ -653,7 +672,7 @@ impl Args {
                 }
                 None => Output::Stdout,
             };
-            jobs.push(Job { url, output });
+            jobs.push(Ok(Job { url, output }));
         }
         check_outputs(&jobs, self.parallel, self.resume)?;
         if let Some(dir) = &self.output_dir {
@@ -662,9 +681,7 @@ impl Args {
                 source,
             })?;
         }
-        let first = jobs[0].clone();
-        let mut config = Config::new(first.url, first.output);
-        config.jobs = jobs;
+        let mut config = Config::with_jobs(jobs);
         config.parallel = usize::from(self.parallel);
         if self.checksum.is_some() && config.jobs.len() > 1 {
             return Err(Error::Usage(
@@ -769,7 +786,7 @@ mod tests {
     #[test]
     fn seconds_parsing() {
         assert_eq!(seconds("1.5").unwrap(), Duration::from_millis(1500));
-        for bad in ["0", "-1", "x", "NaN", "-inf"] {
+        for bad in ["0", "-1", "x", "NaN", "-inf", "1e-10"] {
             assert!(seconds(bad).is_err(), "{bad}");
         }
         for huge in ["inf", "1e300", "99999999999"] {

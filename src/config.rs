@@ -1,6 +1,7 @@
 //! `Config`: what to fetch, where to put it, and every option, already validated.
 //! Built by the binary's `cli`; the library never sees a command line.
 
+use crate::error::Error;
 use crate::url::{Credentials, Target};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,8 +14,9 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Everything one run of fetch does.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// What to download and where to, in input order.
-    pub jobs: Vec<Job>,
+    /// What to download and where to, in input order; a URL that cannot be
+    /// fetched fails on its own, as any transfer may, without stopping the others.
+    pub jobs: Vec<Result<Job, BadUrl>>,
     /// `-j`: transfers at once when there are several jobs.
     pub parallel: usize,
     pub method: Method,
@@ -114,6 +116,50 @@ pub struct Job {
     pub output: Output,
 }
 
+/// A URL of the input that does not parse or has a scheme fetch cannot
+/// speak: its transfer fails with exit 3 or 1.
+#[derive(Debug, Clone)]
+pub struct BadUrl {
+    /// The input as it may be shown (without userinfo).
+    pub shown: String,
+    /// The scheme fetch cannot speak, or `None` for a malformed URL.
+    pub scheme: Option<String>,
+    /// Why it is malformed.
+    pub why: String,
+}
+
+impl BadUrl {
+    /// From what `Target::parse` said about `shown`.
+    pub fn new(shown: String, error: Error) -> BadUrl {
+        match error {
+            Error::Scheme(scheme) => BadUrl {
+                shown,
+                scheme: Some(scheme),
+                why: String::new(),
+            },
+            Error::Url(why) => BadUrl {
+                shown,
+                scheme: None,
+                why,
+            },
+            other => BadUrl {
+                shown,
+                scheme: None,
+                why: other.to_string(),
+            },
+        }
+    }
+
+    /// The failure of its transfer.
+    pub fn error(&self) -> Error {
+        match &self.scheme {
+            Some(scheme) => Error::Scheme(scheme.clone()),
+            None => Error::Url(self.why.clone()),
+        }
+        .at(self.shown.clone())
+    }
+}
+
 /// Where a body goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -183,8 +229,13 @@ impl Default for Network {
 impl Config {
     /// A plain GET of `url` with every default.
     pub fn new(url: Target, output: Output) -> Config {
+        Config::with_jobs(vec![Ok(Job { url, output })])
+    }
+
+    /// Plain GETs of `jobs`, one at a time, with every default.
+    pub fn with_jobs(jobs: Vec<Result<Job, BadUrl>>) -> Config {
         Config {
-            jobs: vec![Job { url, output }],
+            jobs,
             parallel: 1,
             method: Method::Get,
             headers: Vec::new(),

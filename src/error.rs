@@ -211,7 +211,7 @@ pub fn is_transient_status(status: u16) -> bool {
 }
 
 /// An `io::Error` without Rust's " (os error N)" suffix: users want the reason.
-pub(crate) fn plain(e: &io::Error) -> String {
+pub fn plain(e: &io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error ") {
         Some(at) => text[..at].to_owned(),

@@ -136,6 +136,92 @@ fn failures_do_not_stop_the_others_and_the_first_in_input_order_decides() {
 }
 
 #[test]
+fn a_list_saved_by_a_windows_editor_works() {
+    let server = files_server();
+    let dir = temp();
+    let list = dir.path().join("urls.txt");
+    let text = format!("\u{feff}{}\r\n{}\r\n", server.url("/w1"), server.url("/w2"));
+    fs::write(&list, text).unwrap();
+    let out = dir.path().join("out");
+    fetch()
+        .args(["-s", "--input-file"])
+        .arg(&list)
+        .arg("--output-dir")
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(names_in(&out), ["w1", "w2"]);
+}
+
+/// A URL that does not parse is a failed transfer like any other: the rest
+/// of the list is downloaded, and its exit code (3) counts in input order.
+#[test]
+fn a_bad_url_does_not_stop_the_others() {
+    let server = files_server();
+    let dir = temp();
+    let bad_port = server
+        .url("/c2")
+        .replace(&server.addr().port().to_string(), "99999");
+    let out = fetch()
+        .current_dir(dir.path())
+        .args([
+            &server.url("/c1"),
+            &bad_port,
+            "ftp://u:s3cret@h/x",
+            &server.url("/c3"),
+        ])
+        .args(["-w", "%{exitcode} %{url_effective}\n"])
+        .assert()
+        .code(3);
+    let output = out.get_output();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(
+        lines[0].ends_with(":99999/c2: malformed URL: invalid port number"),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[1],
+        "fetch: ftp://h/x: unsupported scheme 'ftp' (only http and https)"
+    );
+    assert!(
+        lines[2].starts_with("fetch: 4 URLs: 2 downloaded") && lines[2].ends_with(", 2 failed")
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let codes: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(codes, ["0", "3", "1", "0"], "{stdout}");
+    assert_eq!(names_in(dir.path()), ["c1", "c3"]);
+}
+
+/// `-v` lines of workers running at once never run into each other.
+#[test]
+fn verbose_lines_of_parallel_transfers_stay_whole() {
+    let server = files_server();
+    let dir = temp();
+    let urls: Vec<String> = (0..64).map(|i| server.url(&format!("/v{i:02}"))).collect();
+    let out = fetch()
+        .current_dir(dir.path())
+        .args(["-v", "-j", "8"])
+        .args(&urls)
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    for line in stderr.lines() {
+        let whole = ["* ", "> ", "< "].iter().any(|p| line.starts_with(p))
+            && !line[2..].contains("* ")
+            || line.starts_with("fetch: 64 URLs")
+            || line == ">"
+            || line == "<";
+        assert!(whole, "{line:?} in\n{stderr}");
+    }
+    assert_eq!(names_in(dir.path()).len(), 64);
+}
+
+#[test]
 fn parallel_downloads_all_arrive() {
     let server = files_server();
     let dir = temp();
@@ -197,6 +283,15 @@ fn colliding_outputs_are_usage_errors() {
         .args([&server.url("/a"), "-o", "x", "-o", "y", "-o", "z"])
         .assert()
         .code(2);
+    // One file, spelt two ways.
+    let dir = temp();
+    fetch()
+        .current_dir(dir.path())
+        .args([&server.url("/x"), &server.url("/a"), "-o", "./a"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("two URLs would write"));
+    assert!(names_in(dir.path()).is_empty());
 }
 
 #[test]
