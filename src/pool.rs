@@ -79,8 +79,15 @@ impl Pool {
 
 /// Whether the connection may carry another request after this response
 /// (RFC 9112 §9.3): HTTP/1.1 unless it says `Connection: close`; HTTP/1.0 only
-/// when it says `Connection: keep-alive`.
+/// when it says `Connection: keep-alive`. Never after a response framed both
+/// by Transfer-Encoding and Content-Length: RFC 9112 §6.3 calls that a sign of
+/// request smuggling or response splitting, so what follows it on the
+/// connection is not trusted to be the next response.
 pub fn keeps_alive(head: &Head) -> bool {
+    let has = |name| head.values(name).next().is_some();
+    if has("transfer-encoding") && has("content-length") {
+        return false;
+    }
     let mut close = false;
     let mut keep_alive = false;
     for token in head
@@ -110,6 +117,9 @@ mod tests {
             "HTTP/1.1 200 OK\nConnection: upgrade, Close"
         )));
         assert!(!keeps_alive(&head("HTTP/1.0 200 OK")));
+        assert!(!keeps_alive(&head(
+            "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\nContent-Length: 5"
+        )));
         assert!(keeps_alive(&head(
             "HTTP/1.0 200 OK\nConnection: keep-alive"
         )));

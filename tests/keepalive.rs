@@ -98,10 +98,17 @@ fn chunked_bodies_and_checked_bodies_leave_the_connection_usable() {
 
 #[test]
 fn responses_that_end_their_connection_are_not_reused() {
-    let cases: [(&str, Vec<u8>); 3] = [
+    let cases: [(&str, Vec<u8>); 4] = [
         (
             "Connection: close",
             response("200 OK", &["Connection: close"], b"x"),
+        ),
+        (
+            "Transfer-Encoding and Content-Length",
+            raw(
+                "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\nContent-Length: 1\n\n",
+                b"1\r\nx\r\n0\r\n\r\n",
+            ),
         ),
         (
             "HTTP/1.0",
