@@ -381,8 +381,12 @@ impl PartFile {
             };
             return Ok((part_file, None));
         }
-        let write_error = |source| Error::Write {
-            path: part.clone(),
+        // A missing directory is FILE's problem, whichever name was tried.
+        let write_error = |source: io::Error| Error::Write {
+            path: match source.kind() {
+                io::ErrorKind::NotFound => dest.to_owned(),
+                _ => part.clone(),
+            },
             source,
         };
         let (file, len) = open_locked(&part).map_err(write_error)?;
@@ -930,6 +934,18 @@ mod tests {
         sink.write(&mut io::sink(), b"data").unwrap();
         sink.finish(&mut io::sink()).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"data");
+    }
+
+    #[test]
+    fn a_missing_directory_is_named_with_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("nodir").join("x");
+        let err = Sink::open(&Output::File(dest.clone()), false)
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 23);
+        let shown = dest.display().to_string();
+        assert!(err.to_string().starts_with(&format!("{shown}: ")), "{err}");
     }
 
     #[test]
