@@ -321,12 +321,12 @@ impl<'a> Transfer<'a> {
                 keep(pool, route, conn, &head, true);
                 return Ok((head, State::NotModified));
             }
-            if let Some((from, _)) = range {
-                if self.is_already_whole(&head, from) {
+            if let Some((from, validator)) = &range {
+                if self.is_already_whole(&head, *from) {
                     trace.step("The server says FILE.part already holds the whole body");
                     return Ok((head, State::Downloaded));
                 }
-                self.check_range_answer(&head, from, &mut dest.sink, trace)?;
+                self.check_range_answer(&head, *from, validator, &mut dest.sink, trace)?;
             }
             dest.show_head(self.config, &head)?;
             if head.status >= 400 && !self.config.no_fail {
@@ -429,6 +429,14 @@ impl<'a> Transfer<'a> {
         } else {
             Vec::new()
         };
+        // Where the body written so far must end: after the bytes of a 206's
+        // Content-Range (for a resume, the whole length: `check_partial` made
+        // sure), or of a body written as sent, its Content-Length.
+        let end = match (head.status, kind) {
+            (206, _) => content_range(head).map(|(first, last, _)| self.written + last - first + 1),
+            (_, BodyKind::Length(n)) if codings.is_empty() => Some(self.written + n),
+            _ => None,
+        };
         // The server's own digests describe the content as sent (before
         // decoding), and a body that came whole from this response; a range
         // (a resumed body) is not checked. A chunked body may bring them after
@@ -459,12 +467,14 @@ impl<'a> Transfer<'a> {
             && self.hashes.is_empty()
             && let Some(finished) = self.deliver_zero_copy(kind, conn, dest, trace)?
         {
+            self.check_end(end, &mut dest.sink)?;
             return Ok(finished);
         }
         let mut body = Body::new(kind, conn);
         let wire = Meter::new(&mut body, self.bar.clone());
         let decoded = body::decoder(Hashing::new(wire, &mut content), &codings);
         copy_body(decoded, dest, &mut self.written, &mut self.hashes)?;
+        self.check_end(end, &mut dest.sink)?;
         if trailer_digests {
             let trailers = response::parse_trailers(body.trailers());
             server_digests.extend(digest::server_digests(&trailers, true));
@@ -763,33 +773,21 @@ impl<'a> Transfer<'a> {
                 == Some(from)
     }
 
-    /// The answer to a range request for the bytes from `from`: a matching 206
-    /// continues the body; a 200 means the server sent all of it again (the
-    /// resource changed, or ranges are not supported), so start over if the
-    /// output allows; anything else is exit 33.
+    /// The answer to a range request for the bytes from `from` with If-Range
+    /// `validator`: a 206 that `check_partial` accepts continues the body; a
+    /// 200 means the server sent all of it again (the resource changed, or
+    /// ranges are not supported), so start over if the output allows;
+    /// anything else is exit 33.
     fn check_range_answer(
         &mut self,
         head: &Head,
         from: u64,
+        validator: &str,
         sink: &mut Sink,
         trace: &mut Trace<'_>,
     ) -> Result<(), Error> {
         match head.status {
-            206 => {
-                let total = self.resume.as_ref().and_then(|r| r.total);
-                match content_range(head) {
-                    Some((start, _, whole))
-                        if start == from && (total.is_none() || whole == total) =>
-                    {
-                        Ok(())
-                    }
-                    _ => Err(Error::Resume(format!(
-                        "asked for the bytes from {from}, got Content-Range '{}'{}",
-                        escape::for_message(head.value("content-range").unwrap_or("").as_bytes()),
-                        self.start_over_hint()
-                    ))),
-                }
-            }
+            206 => self.check_partial(head, from, validator),
             200 => {
                 sink.restart()?;
                 self.written = 0;
@@ -799,9 +797,75 @@ impl<'a> Transfer<'a> {
                 Ok(())
             }
             status => Err(Error::Resume(format!(
-                "the server answered HTTP {status} to a range request{}",
+                "the server answered HTTP {status}{} to a range request for the bytes from {from}{}{}",
+                match head.value("content-range") {
+                    Some(v) => format!(" (Content-Range '{}')", escape::for_message(v.as_bytes())),
+                    None => String::new(),
+                },
+                self.of_total(),
                 self.start_over_hint()
             ))),
+        }
+    }
+
+    /// The one check of a 206 (exit 33 if it fails): it must hold exactly the
+    /// rest of the body, from `from` to the end of the whole length (the one
+    /// known before, if any), with a Content-Length that agrees, and be of the
+    /// version If-Range named (`validator`): a server that ignores If-Range
+    /// would otherwise have two versions stitched together.
+    fn check_partial(&self, head: &Head, from: u64, validator: &str) -> Result<(), Error> {
+        let known = self.resume.as_ref().and_then(|r| r.total);
+        let shown = escape::for_message(head.value("content-range").unwrap_or("").as_bytes());
+        let why = match content_range(head) {
+            Some((first, last, total))
+                if first == from
+                    && total.is_none_or(|t| known.is_none_or(|k| k == t))
+                    && total.or(known).is_none_or(|t| last + 1 == t) =>
+            {
+                let length = last - first + 1;
+                match (BodyKind::of(head, false)?, other_version(head, validator)) {
+                    (BodyKind::Length(n), _) if n != length => format!(
+                        "Content-Range '{shown}' is {length} bytes, Content-Length says {n}"
+                    ),
+                    (_, Some(other)) => format!(
+                        "the server ignored If-Range: it sent part of another version ({other}, not {})",
+                        escape::for_message(validator.as_bytes())
+                    ),
+                    _ => return Ok(()),
+                }
+            }
+            _ => format!(
+                "asked for the bytes from {from}{}, got Content-Range '{shown}'",
+                self.of_total()
+            ),
+        };
+        Err(Error::Resume(format!("{why}{}", self.start_over_hint())))
+    }
+
+    /// " of N" when the whole length is known, for messages.
+    fn of_total(&self) -> String {
+        match self.resume.as_ref().and_then(|r| r.total) {
+            Some(total) => format!(" of {total}"),
+            None => String::new(),
+        }
+    }
+
+    /// The body written so far must end at `end`, when that is known: short
+    /// is a body cut short (18, a retry continues it); longer is a server that
+    /// sent more than its Content-Range said (33, and the bytes are not kept).
+    fn check_end(&self, end: Option<u64>, sink: &mut Sink) -> Result<(), Error> {
+        let written = self.written;
+        match end {
+            Some(end) if written < end => Err(Error::Truncated(format!(
+                "the body ended after byte {written}, before byte {end} (Content-Range)"
+            ))),
+            Some(end) if written > end => {
+                sink.discard();
+                Err(Error::Resume(format!(
+                    "the body went on past byte {end}, where its Content-Range ends"
+                )))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -935,7 +999,28 @@ fn content_range(head: &Head) -> Option<(u64, u64, Option<u64>)> {
         "*" => None,
         t => Some(t.parse().ok()?),
     };
-    (first <= last).then_some((first, last, total))
+    // RFC 9110 §14.4: the last byte comes before the whole length's end.
+    (first <= last && total.is_none_or(|t| last < t)).then_some((first, last, total))
+}
+
+/// The 206's own validator, when it is of the kind If-Range sent and differs
+/// from it: an ETag against an ETag, a Last-Modified against a date.
+fn other_version(head: &Head, sent: &str) -> Option<String> {
+    let is_date = !sent.starts_with('"') && !sent.starts_with("W/");
+    if is_date {
+        let got = head.value("last-modified")?.trim();
+        let same = match (
+            httpdate::parse_http_date(got),
+            httpdate::parse_http_date(sent),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => got == sent,
+        };
+        (!same).then(|| format!("Last-Modified {}", escape::for_message(got.as_bytes())))
+    } else {
+        let got = head.value("etag")?.trim();
+        (got != sent).then(|| format!("ETag {}", escape::for_message(got.as_bytes())))
+    }
 }
 
 /// Streams the body through one buffer into the sink, counting into `written`
@@ -1001,7 +1086,14 @@ mod tests {
         assert_eq!(content_range(&h), Some((5, 9, Some(10))));
         let h = head("HTTP/1.1 206 Partial\nContent-Range: bytes 5-9/*");
         assert_eq!(content_range(&h), Some((5, 9, None)));
-        for bad in ["bytes 9-5/10", "bytes */10", "items 1-2/3", "bytes 1-2"] {
+        for bad in [
+            "bytes 9-5/10",
+            "bytes */10",
+            "items 1-2/3",
+            "bytes 1-2",
+            "bytes 5-20/10",
+            "bytes 5-10/10",
+        ] {
             let h = head(&format!("HTTP/1.1 206 Partial\nContent-Range: {bad}"));
             assert_eq!(content_range(&h), None, "{bad}");
         }

@@ -236,3 +236,57 @@ fn continue_reports_an_inconsistent_answer_as_33() {
         );
     assert!(!file.exists());
 }
+
+/// FILE.part holding `held`, and the meta an earlier `-C` run left: validator
+/// `"v1"` and, if given, the whole length.
+fn left_by_continue(file: &std::path::Path, held: &[u8], total: Option<u64>) {
+    let beside = |suffix: &str| format!("{}{suffix}", file.display());
+    fs::write(beside(".part"), held).unwrap();
+    let mut meta = "fetch resume 1\nvalidator \"v1\"\n".to_owned();
+    if let Some(total) = total {
+        meta.push_str(&format!("total {total}\n"));
+    }
+    fs::write(beside(".part.meta"), meta).unwrap();
+}
+
+/// A server that answers every request with this head (LF line ends) and body.
+fn always(head: &'static str, body: &'static [u8]) -> Server {
+    Server::bytes(crate::support::server::raw(head, body))
+}
+
+#[test]
+fn continue_refuses_a_206_that_is_not_exactly_the_rest() {
+    for head in [
+        "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-7/10\nContent-Length: 3\n\n",
+        "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-9/10\nContent-Length: 8\n\n",
+    ] {
+        let server = always(head, b"567");
+        let dir = temp();
+        let file = dir.path().join("f");
+        left_by_continue(&file, b"01234", Some(10));
+        fetch_to(&["-C"], &server.url("/"), &file).code(33);
+        assert!(!file.exists(), "{head}");
+        // FILE.part is as it was, for a later -C.
+        assert_eq!(fs::read(dir.path().join("f.part")).unwrap(), b"01234");
+    }
+}
+
+#[test]
+fn continue_refuses_a_206_of_another_version() {
+    // A server that ignores If-Range answers with the new version's bytes.
+    let server = always(
+        "HTTP/1.1 206 Partial Content\nETag: \"v2\"\nContent-Range: bytes 5-9/10\nContent-Length: 5\n\n",
+        b"abcde",
+    );
+    let dir = temp();
+    let file = dir.path().join("f");
+    left_by_continue(&file, b"01234", Some(10));
+    fetch()
+        .args(["-s", "-C", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .code(33)
+        .stderr(predicate::str::contains("\"v2\""));
+    assert!(!file.exists());
+    assert_eq!(server.request().field("If-Range"), Some("\"v1\""));
+}
