@@ -957,33 +957,35 @@ fn retry_after(head: &Head) -> Option<Duration> {
 }
 
 /// What a cut body could continue from, judged by the response that carried
-/// it: the server must accept ranges and name a validator for If-Range (a
-/// strong ETag, else Last-Modified). A 206 keeps the validator it was asked with.
+/// it: the server must accept ranges and name a validator for If-Range. RFC
+/// 9110 §13.1.5: that is a strong ETag, or Last-Modified when there is no
+/// ETag at all; a weak ETag is neither sent nor a reason to send the date, so
+/// then there is no resume. A 206 keeps the validator it was asked with.
 fn resume_from(head: &Head, previous: Option<Resume>) -> Option<Resume> {
-    let accepts = head.status == 206
-        || head
-            .value("accept-ranges")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes"));
+    if head.status == 206 {
+        let previous = previous?;
+        let total = content_range(head).and_then(|(_, _, total)| total);
+        return Some(Resume {
+            validator: previous.validator,
+            total: total.or(previous.total),
+        });
+    }
+    let accepts = head
+        .value("accept-ranges")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes"));
     if !accepts {
         return None;
     }
-    let etag = head
-        .value("etag")
-        .map(str::trim)
-        .filter(|e| e.starts_with('"'));
-    let validator = etag
-        .or_else(|| head.value("last-modified").map(str::trim))
-        .map(str::to_owned)
-        .or_else(|| previous.as_ref().map(|p| p.validator.clone()))?;
-    let total = if head.status == 206 {
-        content_range(head).and_then(|(_, _, total)| total)
-    } else {
-        head.value("content-length")
-            .and_then(|v| v.trim().parse().ok())
+    let validator = match head.value("etag").map(str::trim) {
+        Some(etag) if etag.starts_with('"') => etag,
+        Some(_weak) => return None,
+        None => head.value("last-modified")?.trim(),
     };
     Some(Resume {
-        validator,
-        total: total.or(previous.and_then(|p| p.total)),
+        validator: validator.to_owned(),
+        total: head
+            .value("content-length")
+            .and_then(|v| v.trim().parse().ok()),
     })
 }
 
@@ -1069,13 +1071,28 @@ mod tests {
         assert_eq!(r.total, Some(10));
         let weak = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v1\"");
         assert!(resume_from(&weak, None).is_none());
-        let dated = head(
+        // Never a date when there is an entity tag, even a weak one.
+        let weak_and_dated = head(
             "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v1\"\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT",
+        );
+        assert!(resume_from(&weak_and_dated, None).is_none());
+        let dated = head(
+            "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT",
         );
         assert_eq!(
             resume_from(&dated, None).unwrap().validator,
             "Sun, 06 Nov 1994 08:49:37 GMT"
         );
+        // A 200 that restarts a body is a new version: nothing of the old
+        // validator or length carries over.
+        let old = Some(Resume {
+            validator: "\"v1\"".into(),
+            total: Some(10),
+        });
+        let new = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v2\"");
+        assert!(resume_from(&new, old.clone()).is_none());
+        let partial = head("HTTP/1.1 206 Partial\nContent-Range: bytes 5-9/*");
+        assert_eq!(resume_from(&partial, old.clone()), old);
         let no_ranges = head("HTTP/1.1 200 OK\nETag: \"v1\"");
         assert!(resume_from(&no_ranges, None).is_none());
     }

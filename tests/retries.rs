@@ -91,13 +91,13 @@ fn a_cut_body_continues_with_range_and_if_range() {
 }
 
 #[test]
-fn last_modified_is_the_validator_without_a_strong_etag() {
+fn last_modified_is_the_validator_without_an_etag() {
     let date = "Sun, 06 Nov 1994 08:49:37 GMT";
     let server = numbered(move |n, req| {
         cut_after(
             n,
             5_000,
-            &format!("Accept-Ranges: bytes\nETag: W/\"weak\"\nLast-Modified: {date}\n"),
+            &format!("Accept-Ranges: bytes\nLast-Modified: {date}\n"),
         )
         .unwrap_or_else(|| rest_from(req, date))
     });
@@ -476,4 +476,21 @@ fn a_206_of_another_version_is_33() {
     let file = dir.path().join("f");
     retry_into("1", &server.url("/"), &file).success();
     assert_eq!(fs::read(&file).unwrap(), b"0123456789");
+}
+
+#[test]
+fn a_weak_etag_means_no_resume_not_a_date_in_if_range() {
+    // RFC 9110 §13.1.5: If-Range never carries a weak ETag, nor a date when
+    // the representation has an entity tag. The retry starts over.
+    let server = cut_at_5_of_10(
+        "ETag: W/\"weak\"\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\n",
+        |_, _| response("200 OK", &[], b"0123456789"),
+    );
+    let dir = temp();
+    let file = dir.path().join("f");
+    retry_into("1", &server.url("/"), &file).success();
+    assert_eq!(fs::read(&file).unwrap(), b"0123456789");
+    let second = &server.requests()[1];
+    assert_eq!(second.field("Range"), None);
+    assert_eq!(second.field("If-Range"), None);
 }
