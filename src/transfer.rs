@@ -324,6 +324,10 @@ impl<'a> Transfer<'a> {
             if let Some((from, validator)) = &range {
                 if self.is_already_whole(&head, *from) {
                     trace.step("The server says FILE.part already holds the whole body");
+                    // Checked like a body that arrived: the hashes cover FILE.part.
+                    self.verify(&[], &self.hashes, trace)
+                        .inspect_err(|_| dest.sink.discard())?;
+                    self.set_remote_time(&head, &mut dest.sink)?;
                     return Ok((head, State::Downloaded));
                 }
                 self.check_range_answer(&head, *from, validator, &mut dest.sink, trace)?;
@@ -348,11 +352,7 @@ impl<'a> Transfer<'a> {
             } else {
                 self.deliver(&head, &mut conn, dest, trace)?
             };
-            if self.config.files.remote_time
-                && let Some(time) = last_modified(&head)
-            {
-                dest.sink.set_modified(time)?;
-            }
+            self.set_remote_time(&head, &mut dest.sink)?;
             keep(pool, route, conn, &head, finished);
             return Ok((head, State::Downloaded));
         }
@@ -762,10 +762,29 @@ impl<'a> Transfer<'a> {
             .map(|d| digest::to_hex(&d))
     }
 
+    /// `-R` (and `-N`): FILE gets the response's Last-Modified, else the date
+    /// the resume was asked with (a 206 or 416 need not repeat it).
+    fn set_remote_time(&self, head: &Head, sink: &mut Sink) -> Result<(), Error> {
+        if !self.config.files.remote_time {
+            return Ok(());
+        }
+        let asked_with = || {
+            let validator = &self.resume.as_ref()?.validator;
+            httpdate::parse_http_date(validator).ok()
+        };
+        match last_modified(head).or_else(asked_with) {
+            Some(time) => sink.set_modified(time),
+            None => Ok(()),
+        }
+    }
+
     /// A 416 to a range request whose Content-Range says the whole length is
-    /// exactly what FILE.part holds: the body was complete, only not renamed.
+    /// exactly what FILE.part holds, and is the whole length known before (if
+    /// any): the body was complete, only not renamed.
     fn is_already_whole(&self, head: &Head, from: u64) -> bool {
+        let known = self.resume.as_ref().and_then(|r| r.total);
         head.status == 416
+            && known.is_none_or(|total| total == from)
             && head
                 .value("content-range")
                 .and_then(|v| v.trim().strip_prefix("bytes */"))

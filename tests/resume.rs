@@ -290,3 +290,40 @@ fn continue_refuses_a_206_of_another_version() {
     assert!(!file.exists());
     assert_eq!(server.request().field("If-Range"), Some("\"v1\""));
 }
+
+#[test]
+fn a_part_finished_by_a_416_is_checked_like_any_body() {
+    let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let head = "HTTP/1.1 416 Range Not Satisfiable\nContent-Range: bytes */10\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\nContent-Length: 0\n\n";
+    let x_sha256 = "sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
+    let right_sha256 = "sha256:84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882";
+
+    // A --checksum mismatch: 110, and bytes known to be wrong are not kept.
+    let server = always(head, b"");
+    let dir = temp();
+    let file = dir.path().join("f");
+    left_by_continue(&file, b"0123456789", Some(10));
+    fetch_to(&["-C", "--checksum", x_sha256], &server.url("/"), &file).code(110);
+    assert!(names_in(dir.path()).is_empty());
+
+    // A match: FILE, with -R the 416's Last-Modified as its time.
+    left_by_continue(&file, b"0123456789", Some(10));
+    fetch_to(
+        &["-C", "-R", "--checksum", right_sha256],
+        &server.url("/"),
+        &file,
+    )
+    .success();
+    assert_eq!(fs::read(&file).unwrap(), b"0123456789");
+    assert_eq!(names_in(dir.path()), ["f"]);
+    assert_eq!(
+        fs::metadata(&file).unwrap().modified().unwrap(),
+        httpdate::parse_http_date(date).unwrap()
+    );
+
+    // A length other than the one the meta recorded: 33, no FILE.
+    let other = dir.path().join("g");
+    left_by_continue(&other, b"0123456789", Some(12));
+    fetch_to(&["-C"], &server.url("/"), &other).code(33);
+    assert!(!other.exists());
+}

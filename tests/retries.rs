@@ -494,3 +494,20 @@ fn a_weak_etag_means_no_resume_not_a_date_in_if_range() {
     assert_eq!(second.field("Range"), None);
     assert_eq!(second.field("If-Range"), None);
 }
+
+#[test]
+fn a_416_whose_length_contradicts_the_first_response_is_33() {
+    // The first response said 10 bytes; FILE.part holds 5; a 416 saying the
+    // whole is 5 does not make those 5 bytes the file.
+    let server = cut_at_5_of_10("ETag: \"v1\"\n", |_, _| {
+        raw(
+            "HTTP/1.1 416 Range Not Satisfiable\nContent-Range: bytes */5\nContent-Length: 0\n\n",
+            b"",
+        )
+    });
+    let dir = temp();
+    retry_into("1", &server.url("/"), &dir.path().join("f"))
+        .code(33)
+        .stderr(predicate::str::contains("cannot resume"));
+    assert!(names_in(dir.path()).is_empty());
+}
