@@ -321,6 +321,12 @@ impl<'a> Transfer<'a> {
                 keep(pool, route, conn, &head, true);
                 return Ok((head, State::NotModified));
             }
+            if self.is_not_newer(&head) {
+                trace.step(
+                    "The server ignored If-Modified-Since, and its copy is not newer than FILE: FILE is left as it is",
+                );
+                return Ok((head, State::NotModified));
+            }
             if let Some((from, validator)) = &range {
                 if self.is_already_whole(&head, *from) {
                     trace.step("The server says FILE.part already holds the whole body");
@@ -760,6 +766,18 @@ impl<'a> Transfer<'a> {
             .then(|| self.hashes.digest(Algorithm::Sha256))
             .flatten()
             .map(|d| digest::to_hex(&d))
+    }
+
+    /// `-N` and a 200 whose Last-Modified is not after FILE's time: the server
+    /// ignored If-Modified-Since, and its copy is no newer (curl -z and wget
+    /// -N keep FILE too). Without Last-Modified the 200 counts as newer.
+    fn is_not_newer(&self, head: &Head) -> bool {
+        let Some(since) = &self.if_modified_since else {
+            return false;
+        };
+        // The date sent, whole seconds, as the server compared it.
+        let since = httpdate::parse_http_date(since).ok();
+        head.status == 200 && last_modified(head).is_some_and(|m| since.is_some_and(|s| m <= s))
     }
 
     /// `-R` (and `-N`): FILE gets the response's Last-Modified, else the date

@@ -327,3 +327,40 @@ fn a_part_finished_by_a_416_is_checked_like_any_body() {
     fetch_to(&["-C"], &server.url("/"), &other).code(33);
     assert!(!other.exists());
 }
+
+#[test]
+fn newer_keeps_the_file_when_the_server_ignores_if_modified_since() {
+    // The server answers 200 whatever If-Modified-Since says, with a copy
+    // older than FILE: FILE stays as it is (as curl -z and wget -N do).
+    let server = always(
+        "HTTP/1.1 200 OK\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\nContent-Length: 5\n\n",
+        b"older",
+    );
+    let dir = temp();
+    let file = dir.path().join("f");
+    fs::write(&file, "local copy").unwrap();
+    let mtime = httpdate::parse_http_date("Mon, 01 Jan 2024 00:00:00 GMT").unwrap();
+    let set_mtime = |time| {
+        fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(time)
+            .unwrap()
+    };
+    set_mtime(mtime);
+    fetch()
+        .args(["-v", "-N", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("ignored If-Modified-Since"));
+    assert_eq!(fs::read_to_string(&file).unwrap(), "local copy");
+    assert_eq!(fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+    assert_eq!(names_in(dir.path()), ["f"]);
+
+    // Without Last-Modified the 200 is taken as newer.
+    let server = always("HTTP/1.1 200 OK\nContent-Length: 5\n\n", b"fresh");
+    fetch_to(&["-N"], &server.url("/"), &file).success();
+    assert_eq!(fs::read_to_string(&file).unwrap(), "fresh");
+}
