@@ -210,6 +210,8 @@ struct Transfer<'a> {
     resume: Option<Resume>,
     /// The last response's Retry-After.
     retry_after: Option<Duration>,
+    /// The wait before a retry already decided on (for a transient status).
+    planned_wait: Option<Duration>,
     /// Retries so far (the backoff's exponent).
     retries: u32,
     /// `-N`: FILE's mtime as an HTTP-date, for If-Modified-Since.
@@ -253,6 +255,7 @@ impl<'a> Transfer<'a> {
             written: 0,
             resume: None,
             retry_after: None,
+            planned_wait: None,
             retries: 0,
             if_modified_since,
         }
@@ -314,7 +317,18 @@ impl<'a> Transfer<'a> {
                 continue;
             }
             if may_retry && is_transient_status(head.status) {
-                return Err(status_error(&head));
+                // Decided here, before the body is read: a retry that cannot
+                // happen (--max-time) leaves this as the final answer, which
+                // --no-fail keeps as when the retries run out.
+                match self.next_wait() {
+                    Some(wait) => {
+                        self.planned_wait = Some(wait);
+                        return Err(status_error(&head));
+                    }
+                    None => {
+                        trace.step("No retry could start before --max-time: this answer is final")
+                    }
+                }
             }
             if self.if_modified_since.is_some() && head.status == 304 {
                 trace.step("Not modified: FILE is up to date");
@@ -915,6 +929,19 @@ impl<'a> Transfer<'a> {
         }
     }
 
+    /// How long to wait before the next retry: Retry-After, else the backoff,
+    /// at most `MAX_RETRY_WAIT`; None when it could not start before
+    /// `--max-time` runs out.
+    fn next_wait(&mut self) -> Option<Duration> {
+        let wait = self
+            .retry_after
+            .take()
+            .unwrap_or_else(|| backoff(self.config.retry.delay, self.retries))
+            .min(MAX_RETRY_WAIT);
+        let late = self.deadline.is_some_and(|d| Instant::now() + wait >= d);
+        (!late).then_some(wait)
+    }
+
     /// Decides whether and when to try again after `error` (None: give up).
     /// A body that was cut continues with a range request when the server
     /// allows it, else starts over if the output can be rewound.
@@ -927,19 +954,16 @@ impl<'a> Transfer<'a> {
         if retries_left == 0 || !error.is_transient() {
             return None;
         }
-        let now = Instant::now();
         let start_over = self.written > 0 && self.resume.is_none();
         if start_over && !sink.can_restart() {
             return None;
         }
-        let wait = self
-            .retry_after
-            .take()
-            .unwrap_or_else(|| backoff(self.config.retry.delay, self.retries))
-            .min(MAX_RETRY_WAIT);
-        if self.deadline.is_some_and(|d| now + wait >= d) {
-            return None;
-        }
+        // A status is retried only as `attempt` decided, on seeing it.
+        let wait = match (self.planned_wait.take(), error.status()) {
+            (Some(wait), _) => wait,
+            (None, Some(_final)) => return None,
+            (None, None) => self.next_wait()?,
+        };
         if start_over {
             sink.restart().ok()?;
             self.written = 0;

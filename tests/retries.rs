@@ -511,3 +511,25 @@ fn a_416_whose_length_contradicts_the_first_response_is_33() {
         .stderr(predicate::str::contains("cannot resume"));
     assert!(names_in(dir.path()).is_empty());
 }
+
+#[test]
+fn no_fail_keeps_the_body_when_max_time_leaves_no_room_for_a_retry() {
+    // Retry-After is beyond -m: no retry is attempted, so this answer is the
+    // last one, kept with --no-fail as when the retries run out.
+    let server = Server::bytes(response(
+        "503 Service Unavailable",
+        &["Retry-After: 100"],
+        b"body",
+    ));
+    let dir = temp();
+    let file = dir.path().join("out");
+    fetch()
+        .args(["-s", "--retry", "3", "-m", "5", "--no-fail"])
+        .arg(server.url("/"))
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(fs::read(&file).unwrap(), b"body");
+    assert_eq!(server.requests().len(), 1);
+}
