@@ -453,7 +453,8 @@ impl<'a> Transfer<'a> {
         // Content-Range (for a resume, the whole length: `check_partial` made
         // sure), or of a body written as sent, its Content-Length.
         let end = match (head.status, kind) {
-            (206, _) => content_range(head).map(|(first, last, _)| self.written + last - first + 1),
+            (206, _) => content_range(head)
+                .map(|(first, last, _)| self.written.saturating_add(last - first + 1)),
             (_, BodyKind::Length(n)) if codings.is_empty() => Some(self.written + n),
             _ => None,
         };
@@ -1062,8 +1063,10 @@ fn content_range(head: &Head) -> Option<(u64, u64, Option<u64>)> {
         "*" => None,
         t => Some(t.parse().ok()?),
     };
-    // RFC 9110 §14.4: the last byte comes before the whole length's end.
-    (first <= last && total.is_none_or(|t| last < t)).then_some((first, last, total))
+    // RFC 9110 §14.4: the last byte comes before the whole length's end (and
+    // so `last + 1` is a length, never an overflow).
+    let valid = first <= last && last < total.unwrap_or(u64::MAX);
+    valid.then_some((first, last, total))
 }
 
 /// The 206's own validator, when it is of the kind If-Range sent and differs
@@ -1171,6 +1174,7 @@ mod tests {
             "bytes 1-2",
             "bytes 5-20/10",
             "bytes 5-10/10",
+            "bytes 0-18446744073709551615/*",
         ] {
             let h = head(&format!("HTTP/1.1 206 Partial\nContent-Range: {bad}"));
             assert_eq!(content_range(&h), None, "{bad}");
