@@ -366,3 +366,23 @@ fn newer_keeps_the_file_when_the_server_ignores_if_modified_since() {
     fetch_to(&["-N"], &server.url("/"), &file).success();
     assert_eq!(fs::read_to_string(&file).unwrap(), "fresh");
 }
+
+#[test]
+fn a_206_whose_body_runs_past_its_content_range_is_33_and_not_kept() {
+    // Framed by the connection's close, the 206 brings 3 bytes more than
+    // its Content-Range: not the file, and not kept for a later -C either.
+    let server = always(
+        "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-9/10\nConnection: close\n\n",
+        b"56789abc",
+    );
+    let dir = temp();
+    let file = dir.path().join("f");
+    left_by_continue(&file, b"01234", Some(10));
+    fetch()
+        .args(["-s", "-C", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .code(33)
+        .stderr(predicate::str::contains("past byte 10"));
+    assert!(names_in(dir.path()).is_empty());
+}
