@@ -224,8 +224,9 @@ pub struct Args {
 
     /// Download only if the server's copy is newer than FILE (implies -R)
     ///
-    /// Sends If-Modified-Since with FILE's modification time; a 304 leaves FILE
-    /// untouched and exits 0.
+    /// Sends If-Modified-Since with FILE's modification time; a 304, or a 200
+    /// whose Last-Modified is not after that time, leaves FILE untouched and
+    /// exits 0.
     #[arg(short = 'N', long, help_heading = "Output")]
     newer: bool,
 

@@ -81,7 +81,9 @@ impl Resume {
             Some(line) => Some(line.strip_prefix("total ")?.parse().ok()?),
             None => None,
         };
-        (!validator.is_empty()).then_some(Resume { validator, total })
+        // A weak ETag never goes in If-Range (RFC 9110 §13.1.5).
+        let usable = !validator.is_empty() && !validator.starts_with("W/");
+        usable.then_some(Resume { validator, total })
     }
 }
 
@@ -837,6 +839,7 @@ mod tests {
             "fetch resume 1\n",
             "other\nvalidator x\n",
             "fetch resume 1\nvalidator x\ntotal y\n",
+            "fetch resume 1\nvalidator W/\"weak\"\n",
         ] {
             assert_eq!(Resume::from_text(junk), None, "{junk:?}");
         }

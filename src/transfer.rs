@@ -210,6 +210,8 @@ struct Transfer<'a> {
     resume: Option<Resume>,
     /// The last response's Retry-After.
     retry_after: Option<Duration>,
+    /// The wait before a retry already decided on (for a transient status).
+    planned_wait: Option<Duration>,
     /// Retries so far (the backoff's exponent).
     retries: u32,
     /// `-N`: FILE's mtime as an HTTP-date, for If-Modified-Since.
@@ -253,6 +255,7 @@ impl<'a> Transfer<'a> {
             written: 0,
             resume: None,
             retry_after: None,
+            planned_wait: None,
             retries: 0,
             if_modified_since,
         }
@@ -314,19 +317,40 @@ impl<'a> Transfer<'a> {
                 continue;
             }
             if may_retry && is_transient_status(head.status) {
-                return Err(status_error(&head));
+                // Decided here, before the body is read: a retry that cannot
+                // happen (--max-time) leaves this as the final answer, which
+                // --no-fail keeps as when the retries run out.
+                match self.next_wait() {
+                    Some(wait) => {
+                        self.planned_wait = Some(wait);
+                        return Err(status_error(&head));
+                    }
+                    None => {
+                        trace.step("No retry could start before --max-time: this answer is final")
+                    }
+                }
             }
             if self.if_modified_since.is_some() && head.status == 304 {
                 trace.step("Not modified: FILE is up to date");
                 keep(pool, route, conn, &head, true);
                 return Ok((head, State::NotModified));
             }
-            if let Some((from, _)) = range {
-                if self.is_already_whole(&head, from) {
+            if self.is_not_newer(&head) {
+                trace.step(
+                    "The server ignored If-Modified-Since, and its copy is not newer than FILE: FILE is left as it is",
+                );
+                return Ok((head, State::NotModified));
+            }
+            if let Some((from, validator)) = &range {
+                if self.is_already_whole(&head, *from) {
                     trace.step("The server says FILE.part already holds the whole body");
+                    // Checked like a body that arrived: the hashes cover FILE.part.
+                    self.verify(&[], &self.hashes, trace)
+                        .inspect_err(|_| dest.sink.discard())?;
+                    self.set_remote_time(&head, &mut dest.sink)?;
                     return Ok((head, State::Downloaded));
                 }
-                self.check_range_answer(&head, from, &mut dest.sink, trace)?;
+                self.check_range_answer(&head, *from, validator, &mut dest.sink, trace)?;
             }
             dest.show_head(self.config, &head)?;
             if head.status >= 400 && !self.config.no_fail {
@@ -348,11 +372,7 @@ impl<'a> Transfer<'a> {
             } else {
                 self.deliver(&head, &mut conn, dest, trace)?
             };
-            if self.config.files.remote_time
-                && let Some(time) = last_modified(&head)
-            {
-                dest.sink.set_modified(time)?;
-            }
+            self.set_remote_time(&head, &mut dest.sink)?;
             keep(pool, route, conn, &head, finished);
             return Ok((head, State::Downloaded));
         }
@@ -429,6 +449,15 @@ impl<'a> Transfer<'a> {
         } else {
             Vec::new()
         };
+        // Where the body written so far must end: after the bytes of a 206's
+        // Content-Range (for a resume, the whole length: `check_partial` made
+        // sure), or of a body written as sent, its Content-Length.
+        let end = match (head.status, kind) {
+            (206, _) => content_range(head)
+                .map(|(first, last, _)| self.written.saturating_add(last - first + 1)),
+            (_, BodyKind::Length(n)) if codings.is_empty() => Some(self.written + n),
+            _ => None,
+        };
         // The server's own digests describe the content as sent (before
         // decoding), and a body that came whole from this response; a range
         // (a resumed body) is not checked. A chunked body may bring them after
@@ -459,12 +488,14 @@ impl<'a> Transfer<'a> {
             && self.hashes.is_empty()
             && let Some(finished) = self.deliver_zero_copy(kind, conn, dest, trace)?
         {
+            self.check_end(end, &mut dest.sink)?;
             return Ok(finished);
         }
         let mut body = Body::new(kind, conn);
         let wire = Meter::new(&mut body, self.bar.clone());
         let decoded = body::decoder(Hashing::new(wire, &mut content), &codings);
         copy_body(decoded, dest, &mut self.written, &mut self.hashes)?;
+        self.check_end(end, &mut dest.sink)?;
         if trailer_digests {
             let trailers = response::parse_trailers(body.trailers());
             server_digests.extend(digest::server_digests(&trailers, true));
@@ -752,10 +783,41 @@ impl<'a> Transfer<'a> {
             .map(|d| digest::to_hex(&d))
     }
 
+    /// `-N` and a 200 whose Last-Modified is not after FILE's time: the server
+    /// ignored If-Modified-Since, and its copy is no newer (curl -z and wget
+    /// -N keep FILE too). Without Last-Modified the 200 counts as newer.
+    fn is_not_newer(&self, head: &Head) -> bool {
+        let Some(since) = &self.if_modified_since else {
+            return false;
+        };
+        // The date sent, whole seconds, as the server compared it.
+        let since = httpdate::parse_http_date(since).ok();
+        head.status == 200 && last_modified(head).is_some_and(|m| since.is_some_and(|s| m <= s))
+    }
+
+    /// `-R` (and `-N`): FILE gets the response's Last-Modified, else the date
+    /// the resume was asked with (a 206 or 416 need not repeat it).
+    fn set_remote_time(&self, head: &Head, sink: &mut Sink) -> Result<(), Error> {
+        if !self.config.files.remote_time {
+            return Ok(());
+        }
+        let asked_with = || {
+            let validator = &self.resume.as_ref()?.validator;
+            httpdate::parse_http_date(validator).ok()
+        };
+        match last_modified(head).or_else(asked_with) {
+            Some(time) => sink.set_modified(time),
+            None => Ok(()),
+        }
+    }
+
     /// A 416 to a range request whose Content-Range says the whole length is
-    /// exactly what FILE.part holds: the body was complete, only not renamed.
+    /// exactly what FILE.part holds, and is the whole length known before (if
+    /// any): the body was complete, only not renamed.
     fn is_already_whole(&self, head: &Head, from: u64) -> bool {
+        let known = self.resume.as_ref().and_then(|r| r.total);
         head.status == 416
+            && known.is_none_or(|total| total == from)
             && head
                 .value("content-range")
                 .and_then(|v| v.trim().strip_prefix("bytes */"))
@@ -763,33 +825,21 @@ impl<'a> Transfer<'a> {
                 == Some(from)
     }
 
-    /// The answer to a range request for the bytes from `from`: a matching 206
-    /// continues the body; a 200 means the server sent all of it again (the
-    /// resource changed, or ranges are not supported), so start over if the
-    /// output allows; anything else is exit 33.
+    /// The answer to a range request for the bytes from `from` with If-Range
+    /// `validator`: a 206 that `check_partial` accepts continues the body; a
+    /// 200 means the server sent all of it again (the resource changed, or
+    /// ranges are not supported), so start over if the output allows;
+    /// anything else is exit 33.
     fn check_range_answer(
         &mut self,
         head: &Head,
         from: u64,
+        validator: &str,
         sink: &mut Sink,
         trace: &mut Trace<'_>,
     ) -> Result<(), Error> {
         match head.status {
-            206 => {
-                let total = self.resume.as_ref().and_then(|r| r.total);
-                match content_range(head) {
-                    Some((start, _, whole))
-                        if start == from && (total.is_none() || whole == total) =>
-                    {
-                        Ok(())
-                    }
-                    _ => Err(Error::Resume(format!(
-                        "asked for the bytes from {from}, got Content-Range '{}'{}",
-                        escape::for_message(head.value("content-range").unwrap_or("").as_bytes()),
-                        self.start_over_hint()
-                    ))),
-                }
-            }
+            206 => self.check_partial(head, from, validator),
             200 => {
                 sink.restart()?;
                 self.written = 0;
@@ -799,9 +849,75 @@ impl<'a> Transfer<'a> {
                 Ok(())
             }
             status => Err(Error::Resume(format!(
-                "the server answered HTTP {status} to a range request{}",
+                "the server answered HTTP {status}{} to a range request for the bytes from {from}{}{}",
+                match head.value("content-range") {
+                    Some(v) => format!(" (Content-Range '{}')", escape::for_message(v.as_bytes())),
+                    None => String::new(),
+                },
+                self.of_total(),
                 self.start_over_hint()
             ))),
+        }
+    }
+
+    /// The one check of a 206 (exit 33 if it fails): it must hold exactly the
+    /// rest of the body, from `from` to the end of the whole length (the one
+    /// known before, if any), with a Content-Length that agrees, and be of the
+    /// version If-Range named (`validator`): a server that ignores If-Range
+    /// would otherwise have two versions stitched together.
+    fn check_partial(&self, head: &Head, from: u64, validator: &str) -> Result<(), Error> {
+        let known = self.resume.as_ref().and_then(|r| r.total);
+        let shown = escape::for_message(head.value("content-range").unwrap_or("").as_bytes());
+        let why = match content_range(head) {
+            Some((first, last, total))
+                if first == from
+                    && total.is_none_or(|t| known.is_none_or(|k| k == t))
+                    && total.or(known).is_none_or(|t| last + 1 == t) =>
+            {
+                let length = last - first + 1;
+                match (BodyKind::of(head, false)?, other_version(head, validator)) {
+                    (BodyKind::Length(n), _) if n != length => format!(
+                        "Content-Range '{shown}' is {length} bytes, Content-Length says {n}"
+                    ),
+                    (_, Some(other)) => format!(
+                        "the server ignored If-Range: it sent part of another version ({other}, not {})",
+                        escape::for_message(validator.as_bytes())
+                    ),
+                    _ => return Ok(()),
+                }
+            }
+            _ => format!(
+                "asked for the bytes from {from}{}, got Content-Range '{shown}'",
+                self.of_total()
+            ),
+        };
+        Err(Error::Resume(format!("{why}{}", self.start_over_hint())))
+    }
+
+    /// " of N" when the whole length is known, for messages.
+    fn of_total(&self) -> String {
+        match self.resume.as_ref().and_then(|r| r.total) {
+            Some(total) => format!(" of {total}"),
+            None => String::new(),
+        }
+    }
+
+    /// The body written so far must end at `end`, when that is known: short
+    /// is a body cut short (18, a retry continues it); longer is a server that
+    /// sent more than its Content-Range said (33, and the bytes are not kept).
+    fn check_end(&self, end: Option<u64>, sink: &mut Sink) -> Result<(), Error> {
+        let written = self.written;
+        match end {
+            Some(end) if written < end => Err(Error::Truncated(format!(
+                "the body ended after byte {written}, before byte {end} (Content-Range)"
+            ))),
+            Some(end) if written > end => {
+                sink.discard();
+                Err(Error::Resume(format!(
+                    "the body went on past byte {end}, where its Content-Range ends"
+                )))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -812,6 +928,19 @@ impl<'a> Transfer<'a> {
         } else {
             ""
         }
+    }
+
+    /// How long to wait before the next retry: Retry-After, else the backoff,
+    /// at most `MAX_RETRY_WAIT`; None when it could not start before
+    /// `--max-time` runs out.
+    fn next_wait(&mut self) -> Option<Duration> {
+        let wait = self
+            .retry_after
+            .take()
+            .unwrap_or_else(|| backoff(self.config.retry.delay, self.retries))
+            .min(MAX_RETRY_WAIT);
+        let late = self.deadline.is_some_and(|d| Instant::now() + wait >= d);
+        (!late).then_some(wait)
     }
 
     /// Decides whether and when to try again after `error` (None: give up).
@@ -826,19 +955,16 @@ impl<'a> Transfer<'a> {
         if retries_left == 0 || !error.is_transient() {
             return None;
         }
-        let now = Instant::now();
         let start_over = self.written > 0 && self.resume.is_none();
         if start_over && !sink.can_restart() {
             return None;
         }
-        let wait = self
-            .retry_after
-            .take()
-            .unwrap_or_else(|| backoff(self.config.retry.delay, self.retries))
-            .min(MAX_RETRY_WAIT);
-        if self.deadline.is_some_and(|d| now + wait >= d) {
-            return None;
-        }
+        // A status is retried only as `attempt` decided, on seeing it.
+        let wait = match (self.planned_wait.take(), error.status()) {
+            (Some(wait), _) => wait,
+            (None, Some(_final)) => return None,
+            (None, None) => self.next_wait()?,
+        };
         if start_over {
             sink.restart().ok()?;
             self.written = 0;
@@ -893,33 +1019,35 @@ fn retry_after(head: &Head) -> Option<Duration> {
 }
 
 /// What a cut body could continue from, judged by the response that carried
-/// it: the server must accept ranges and name a validator for If-Range (a
-/// strong ETag, else Last-Modified). A 206 keeps the validator it was asked with.
+/// it: the server must accept ranges and name a validator for If-Range. RFC
+/// 9110 §13.1.5: that is a strong ETag, or Last-Modified when there is no
+/// ETag at all; a weak ETag is neither sent nor a reason to send the date, so
+/// then there is no resume. A 206 keeps the validator it was asked with.
 fn resume_from(head: &Head, previous: Option<Resume>) -> Option<Resume> {
-    let accepts = head.status == 206
-        || head
-            .value("accept-ranges")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes"));
+    if head.status == 206 {
+        let previous = previous?;
+        let total = content_range(head).and_then(|(_, _, total)| total);
+        return Some(Resume {
+            validator: previous.validator,
+            total: total.or(previous.total),
+        });
+    }
+    let accepts = head
+        .value("accept-ranges")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes"));
     if !accepts {
         return None;
     }
-    let etag = head
-        .value("etag")
-        .map(str::trim)
-        .filter(|e| e.starts_with('"'));
-    let validator = etag
-        .or_else(|| head.value("last-modified").map(str::trim))
-        .map(str::to_owned)
-        .or_else(|| previous.as_ref().map(|p| p.validator.clone()))?;
-    let total = if head.status == 206 {
-        content_range(head).and_then(|(_, _, total)| total)
-    } else {
-        head.value("content-length")
-            .and_then(|v| v.trim().parse().ok())
+    let validator = match head.value("etag").map(str::trim) {
+        Some(etag) if etag.starts_with('"') => etag,
+        Some(_weak) => return None,
+        None => head.value("last-modified")?.trim(),
     };
     Some(Resume {
-        validator,
-        total: total.or(previous.and_then(|p| p.total)),
+        validator: validator.to_owned(),
+        total: head
+            .value("content-length")
+            .and_then(|v| v.trim().parse().ok()),
     })
 }
 
@@ -935,7 +1063,30 @@ fn content_range(head: &Head) -> Option<(u64, u64, Option<u64>)> {
         "*" => None,
         t => Some(t.parse().ok()?),
     };
-    (first <= last).then_some((first, last, total))
+    // RFC 9110 §14.4: the last byte comes before the whole length's end (and
+    // so `last + 1` is a length, never an overflow).
+    let valid = first <= last && last < total.unwrap_or(u64::MAX);
+    valid.then_some((first, last, total))
+}
+
+/// The 206's own validator, when it is of the kind If-Range sent and differs
+/// from it: an ETag against an ETag, a Last-Modified against a date.
+fn other_version(head: &Head, sent: &str) -> Option<String> {
+    let is_date = !sent.starts_with('"') && !sent.starts_with("W/");
+    if is_date {
+        let got = head.value("last-modified")?.trim();
+        let same = match (
+            httpdate::parse_http_date(got),
+            httpdate::parse_http_date(sent),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => got == sent,
+        };
+        (!same).then(|| format!("Last-Modified {}", escape::for_message(got.as_bytes())))
+    } else {
+        let got = head.value("etag")?.trim();
+        (got != sent).then(|| format!("ETag {}", escape::for_message(got.as_bytes())))
+    }
 }
 
 /// Streams the body through one buffer into the sink, counting into `written`
@@ -984,13 +1135,28 @@ mod tests {
         assert_eq!(r.total, Some(10));
         let weak = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v1\"");
         assert!(resume_from(&weak, None).is_none());
-        let dated = head(
+        // Never a date when there is an entity tag, even a weak one.
+        let weak_and_dated = head(
             "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v1\"\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT",
+        );
+        assert!(resume_from(&weak_and_dated, None).is_none());
+        let dated = head(
+            "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT",
         );
         assert_eq!(
             resume_from(&dated, None).unwrap().validator,
             "Sun, 06 Nov 1994 08:49:37 GMT"
         );
+        // A 200 that restarts a body is a new version: nothing of the old
+        // validator or length carries over.
+        let old = Some(Resume {
+            validator: "\"v1\"".into(),
+            total: Some(10),
+        });
+        let new = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v2\"");
+        assert!(resume_from(&new, old.clone()).is_none());
+        let partial = head("HTTP/1.1 206 Partial\nContent-Range: bytes 5-9/*");
+        assert_eq!(resume_from(&partial, old.clone()), old);
         let no_ranges = head("HTTP/1.1 200 OK\nETag: \"v1\"");
         assert!(resume_from(&no_ranges, None).is_none());
     }
@@ -1001,7 +1167,15 @@ mod tests {
         assert_eq!(content_range(&h), Some((5, 9, Some(10))));
         let h = head("HTTP/1.1 206 Partial\nContent-Range: bytes 5-9/*");
         assert_eq!(content_range(&h), Some((5, 9, None)));
-        for bad in ["bytes 9-5/10", "bytes */10", "items 1-2/3", "bytes 1-2"] {
+        for bad in [
+            "bytes 9-5/10",
+            "bytes */10",
+            "items 1-2/3",
+            "bytes 1-2",
+            "bytes 5-20/10",
+            "bytes 5-10/10",
+            "bytes 0-18446744073709551615/*",
+        ] {
             let h = head(&format!("HTTP/1.1 206 Partial\nContent-Range: {bad}"));
             assert_eq!(content_range(&h), None, "{bad}");
         }

@@ -236,3 +236,153 @@ fn continue_reports_an_inconsistent_answer_as_33() {
         );
     assert!(!file.exists());
 }
+
+/// FILE.part holding `held`, and the meta an earlier `-C` run left: validator
+/// `"v1"` and, if given, the whole length.
+fn left_by_continue(file: &std::path::Path, held: &[u8], total: Option<u64>) {
+    let beside = |suffix: &str| format!("{}{suffix}", file.display());
+    fs::write(beside(".part"), held).unwrap();
+    let mut meta = "fetch resume 1\nvalidator \"v1\"\n".to_owned();
+    if let Some(total) = total {
+        meta.push_str(&format!("total {total}\n"));
+    }
+    fs::write(beside(".part.meta"), meta).unwrap();
+}
+
+/// A server that answers every request with this head (LF line ends) and body.
+fn always(head: &'static str, body: &'static [u8]) -> Server {
+    Server::bytes(crate::support::server::raw(head, body))
+}
+
+#[test]
+fn continue_refuses_a_206_that_is_not_exactly_the_rest() {
+    for head in [
+        "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-7/10\nContent-Length: 3\n\n",
+        "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-9/10\nContent-Length: 8\n\n",
+        // A last byte at the end of u64 (no total) is no overflow either.
+        "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-18446744073709551615/*\nContent-Length: 3\n\n",
+    ] {
+        let server = always(head, b"567");
+        let dir = temp();
+        let file = dir.path().join("f");
+        left_by_continue(&file, b"01234", Some(10));
+        fetch_to(&["-C"], &server.url("/"), &file).code(33);
+        assert!(!file.exists(), "{head}");
+        // FILE.part is as it was, for a later -C.
+        assert_eq!(fs::read(dir.path().join("f.part")).unwrap(), b"01234");
+    }
+}
+
+#[test]
+fn continue_refuses_a_206_of_another_version() {
+    // A server that ignores If-Range answers with the new version's bytes.
+    let server = always(
+        "HTTP/1.1 206 Partial Content\nETag: \"v2\"\nContent-Range: bytes 5-9/10\nContent-Length: 5\n\n",
+        b"abcde",
+    );
+    let dir = temp();
+    let file = dir.path().join("f");
+    left_by_continue(&file, b"01234", Some(10));
+    fetch()
+        .args(["-s", "-C", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .code(33)
+        .stderr(predicate::str::contains("\"v2\""));
+    assert!(!file.exists());
+    assert_eq!(server.request().field("If-Range"), Some("\"v1\""));
+}
+
+#[test]
+fn a_part_finished_by_a_416_is_checked_like_any_body() {
+    let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let head = "HTTP/1.1 416 Range Not Satisfiable\nContent-Range: bytes */10\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\nContent-Length: 0\n\n";
+    let x_sha256 = "sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
+    let right_sha256 = "sha256:84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882";
+
+    // A --checksum mismatch: 110, and bytes known to be wrong are not kept.
+    let server = always(head, b"");
+    let dir = temp();
+    let file = dir.path().join("f");
+    left_by_continue(&file, b"0123456789", Some(10));
+    fetch_to(&["-C", "--checksum", x_sha256], &server.url("/"), &file).code(110);
+    assert!(names_in(dir.path()).is_empty());
+
+    // A match: FILE, with -R the 416's Last-Modified as its time.
+    left_by_continue(&file, b"0123456789", Some(10));
+    fetch_to(
+        &["-C", "-R", "--checksum", right_sha256],
+        &server.url("/"),
+        &file,
+    )
+    .success();
+    assert_eq!(fs::read(&file).unwrap(), b"0123456789");
+    assert_eq!(names_in(dir.path()), ["f"]);
+    assert_eq!(
+        fs::metadata(&file).unwrap().modified().unwrap(),
+        httpdate::parse_http_date(date).unwrap()
+    );
+
+    // A length other than the one the meta recorded: 33, no FILE.
+    let other = dir.path().join("g");
+    left_by_continue(&other, b"0123456789", Some(12));
+    fetch_to(&["-C"], &server.url("/"), &other).code(33);
+    assert!(!other.exists());
+}
+
+#[test]
+fn newer_keeps_the_file_when_the_server_ignores_if_modified_since() {
+    // The server answers 200 whatever If-Modified-Since says, with a copy
+    // older than FILE: FILE stays as it is (as curl -z and wget -N do).
+    let server = always(
+        "HTTP/1.1 200 OK\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\nContent-Length: 5\n\n",
+        b"older",
+    );
+    let dir = temp();
+    let file = dir.path().join("f");
+    fs::write(&file, "local copy").unwrap();
+    let mtime = httpdate::parse_http_date("Mon, 01 Jan 2024 00:00:00 GMT").unwrap();
+    let set_mtime = |time| {
+        fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(time)
+            .unwrap()
+    };
+    set_mtime(mtime);
+    fetch()
+        .args(["-v", "-N", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("ignored If-Modified-Since"));
+    assert_eq!(fs::read_to_string(&file).unwrap(), "local copy");
+    assert_eq!(fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+    assert_eq!(names_in(dir.path()), ["f"]);
+
+    // Without Last-Modified the 200 is taken as newer.
+    let server = always("HTTP/1.1 200 OK\nContent-Length: 5\n\n", b"fresh");
+    fetch_to(&["-N"], &server.url("/"), &file).success();
+    assert_eq!(fs::read_to_string(&file).unwrap(), "fresh");
+}
+
+#[test]
+fn a_206_whose_body_runs_past_its_content_range_is_33_and_not_kept() {
+    // Framed by the connection's close, the 206 brings 3 bytes more than
+    // its Content-Range: not the file, and not kept for a later -C either.
+    let server = always(
+        "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-9/10\nConnection: close\n\n",
+        b"56789abc",
+    );
+    let dir = temp();
+    let file = dir.path().join("f");
+    left_by_continue(&file, b"01234", Some(10));
+    fetch()
+        .args(["-s", "-C", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .code(33)
+        .stderr(predicate::str::contains("past byte 10"));
+    assert!(names_in(dir.path()).is_empty());
+}

@@ -91,13 +91,13 @@ fn a_cut_body_continues_with_range_and_if_range() {
 }
 
 #[test]
-fn last_modified_is_the_validator_without_a_strong_etag() {
+fn last_modified_is_the_validator_without_an_etag() {
     let date = "Sun, 06 Nov 1994 08:49:37 GMT";
     let server = numbered(move |n, req| {
         cut_after(
             n,
             5_000,
-            &format!("Accept-Ranges: bytes\nETag: W/\"weak\"\nLast-Modified: {date}\n"),
+            &format!("Accept-Ranges: bytes\nLast-Modified: {date}\n"),
         )
         .unwrap_or_else(|| rest_from(req, date))
     });
@@ -345,4 +345,191 @@ fn a_read_timeout_is_retried() {
         .success()
         .stdout("awake now");
     assert_eq!(server.requests().len(), 2);
+}
+
+/// The first connection sends 5 of the 10 bytes of a 200 that allows ranges,
+/// with `fields` in its head, and closes; the later ones get `then`'s bytes.
+fn cut_at_5_of_10(
+    fields: impl Into<String>,
+    then: impl Fn(usize, &Recorded) -> Vec<u8> + Send + Sync + 'static,
+) -> Server {
+    let fields = fields.into();
+    numbered(move |n, req| {
+        let bytes = match n {
+            0 => raw(
+                &format!("HTTP/1.1 200 OK\nAccept-Ranges: bytes\n{fields}Content-Length: 10\n\n"),
+                b"01234",
+            ),
+            n => then(n, req),
+        };
+        vec![Step::Send(bytes)]
+    })
+}
+
+/// `fetch -s --retry N` (quick retries) into `file`.
+fn retry_into(retries: &str, url: &str, file: &std::path::Path) -> assert_cmd::assert::Assert {
+    fetch()
+        .args(["-s", "--retry", retries])
+        .args(FAST)
+        .arg(url)
+        .arg("-o")
+        .arg(file)
+        .assert()
+}
+
+#[test]
+fn a_206_must_cover_exactly_the_rest() {
+    for answer in [
+        // Stops short of the end.
+        "Content-Range: bytes 5-7/10\nContent-Length: 3\n\n567",
+        // Content-Length disagrees with Content-Range, short or long.
+        "Content-Range: bytes 5-9/10\nContent-Length: 3\n\n567",
+        "Content-Range: bytes 5-9/10\nContent-Length: 8\n\n56789abc",
+        // Ends past its own total.
+        "Content-Range: bytes 5-20/10\nContent-Length: 16\n\n56789abcdefghijk",
+        // A total other than the one the first response gave.
+        "Content-Range: bytes 5-11/12\nContent-Length: 7\n\n56789ab",
+    ] {
+        let server = cut_at_5_of_10("ETag: \"v1\"\n", move |_, _| {
+            raw(&format!("HTTP/1.1 206 Partial Content\n{answer}"), b"")
+        });
+        let dir = temp();
+        retry_into("1", &server.url("/"), &dir.path().join("f"))
+            .code(33)
+            .stderr(predicate::str::contains("cannot resume"));
+        assert!(names_in(dir.path()).is_empty(), "{answer}");
+        assert_eq!(server.requests()[1].field("Range"), Some("bytes=5-"));
+    }
+}
+
+#[test]
+fn a_206_that_ends_before_its_content_range_is_cut_and_continues() {
+    // Framed by the connection's close, the 206 stops 2 bytes short: a body
+    // cut short (18), which the next retry continues from byte 8.
+    let server = cut_at_5_of_10("ETag: \"v1\"\n", |n, _| match n {
+        1 => raw(
+            "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-9/10\nConnection: close\n\n",
+            b"567",
+        ),
+        _ => raw(
+            "HTTP/1.1 206 Partial Content\nContent-Range: bytes 8-9/10\nContent-Length: 2\n\n",
+            b"89",
+        ),
+    });
+    let dir = temp();
+    let file = dir.path().join("f");
+    retry_into("1", &server.url("/"), &file)
+        .code(18)
+        .stderr(predicate::str::contains("Content-Range"));
+    assert!(names_in(dir.path()).is_empty());
+
+    let server = cut_at_5_of_10("ETag: \"v1\"\n", |n, _| match n {
+        1 => raw(
+            "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-9/10\nConnection: close\n\n",
+            b"567",
+        ),
+        _ => raw(
+            "HTTP/1.1 206 Partial Content\nContent-Range: bytes 8-9/10\nContent-Length: 2\n\n",
+            b"89",
+        ),
+    });
+    retry_into("2", &server.url("/"), &file).success();
+    assert_eq!(fs::read(&file).unwrap(), b"0123456789");
+    assert_eq!(server.requests()[2].field("Range"), Some("bytes=8-"));
+}
+
+#[test]
+fn a_206_of_another_version_is_33() {
+    // The server ignored If-Range: its 206 names another validator.
+    let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let other = "Mon, 07 Nov 1994 08:49:37 GMT";
+    for (first, second) in [
+        ("ETag: \"v1\"\n".to_owned(), "ETag: \"v2\"\n".to_owned()),
+        (
+            format!("Last-Modified: {date}\n"),
+            format!("Last-Modified: {other}\n"),
+        ),
+    ] {
+        let server = cut_at_5_of_10(first.clone(), move |_, _| {
+            raw(
+                &format!(
+                    "HTTP/1.1 206 Partial Content\n{second}Content-Range: bytes 5-9/10\nContent-Length: 5\n\n"
+                ),
+                b"56789",
+            )
+        });
+        let dir = temp();
+        retry_into("1", &server.url("/"), &dir.path().join("f"))
+            .code(33)
+            .stderr(predicate::str::contains("cannot resume"));
+        assert!(names_in(dir.path()).is_empty(), "{first}");
+    }
+
+    // The same validator again is the same version.
+    let server = cut_at_5_of_10("ETag: \"v1\"\n", |_, _| {
+        raw(
+            "HTTP/1.1 206 Partial Content\nETag: \"v1\"\nContent-Range: bytes 5-9/10\nContent-Length: 5\n\n",
+            b"56789",
+        )
+    });
+    let dir = temp();
+    let file = dir.path().join("f");
+    retry_into("1", &server.url("/"), &file).success();
+    assert_eq!(fs::read(&file).unwrap(), b"0123456789");
+}
+
+#[test]
+fn a_weak_etag_means_no_resume_not_a_date_in_if_range() {
+    // RFC 9110 §13.1.5: If-Range never carries a weak ETag, nor a date when
+    // the representation has an entity tag. The retry starts over.
+    let server = cut_at_5_of_10(
+        "ETag: W/\"weak\"\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\n",
+        |_, _| response("200 OK", &[], b"0123456789"),
+    );
+    let dir = temp();
+    let file = dir.path().join("f");
+    retry_into("1", &server.url("/"), &file).success();
+    assert_eq!(fs::read(&file).unwrap(), b"0123456789");
+    let second = &server.requests()[1];
+    assert_eq!(second.field("Range"), None);
+    assert_eq!(second.field("If-Range"), None);
+}
+
+#[test]
+fn a_416_whose_length_contradicts_the_first_response_is_33() {
+    // The first response said 10 bytes; FILE.part holds 5; a 416 saying the
+    // whole is 5 does not make those 5 bytes the file.
+    let server = cut_at_5_of_10("ETag: \"v1\"\n", |_, _| {
+        raw(
+            "HTTP/1.1 416 Range Not Satisfiable\nContent-Range: bytes */5\nContent-Length: 0\n\n",
+            b"",
+        )
+    });
+    let dir = temp();
+    retry_into("1", &server.url("/"), &dir.path().join("f"))
+        .code(33)
+        .stderr(predicate::str::contains("cannot resume"));
+    assert!(names_in(dir.path()).is_empty());
+}
+
+#[test]
+fn no_fail_keeps_the_body_when_max_time_leaves_no_room_for_a_retry() {
+    // Retry-After is beyond -m: no retry is attempted, so this answer is the
+    // last one, kept with --no-fail as when the retries run out.
+    let server = Server::bytes(response(
+        "503 Service Unavailable",
+        &["Retry-After: 100"],
+        b"body",
+    ));
+    let dir = temp();
+    let file = dir.path().join("out");
+    fetch()
+        .args(["-s", "--retry", "3", "-m", "5", "--no-fail"])
+        .arg(server.url("/"))
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(fs::read(&file).unwrap(), b"body");
+    assert_eq!(server.requests().len(), 1);
 }
