@@ -455,7 +455,7 @@ impl<'a> Transfer<'a> {
         let end = match (head.status, kind) {
             (206, _) => content_range(head)
                 .map(|(first, last, _)| self.written.saturating_add(last - first + 1)),
-            (_, BodyKind::Length(n)) if codings.is_empty() => Some(self.written + n),
+            (_, BodyKind::Length(n)) if codings.is_empty() => Some(self.written.saturating_add(n)),
             _ => None,
         };
         // The server's own digests describe the content as sent (before
