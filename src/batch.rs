@@ -1,14 +1,14 @@
 //! Several URLs: `-j` workers on threads, a failure that does not stop the
 //! others, outcomes handled as they finish, and the one-line summary.
 
-use crate::config::{BadUrl, Config, Job, Output, ProgressMode};
+use crate::config::{Config, Job, Output, ProgressMode};
 use crate::error::Error;
 use crate::escape;
 use crate::pool::Pool;
 use crate::progress::{Bar, Progress};
 use crate::report::Report;
 use crate::transfer::{self, State};
-use crate::{Outcome, Sinks};
+use crate::{Facts, Outcome, Sinks};
 use std::io::{self, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,7 +59,13 @@ pub fn run(
     let run_one = |i: usize, pool: &mut Pool| {
         let job = match &config.jobs[i] {
             Ok(job) => job,
-            Err(bad) => return Err(bad.error()),
+            Err(bad) => {
+                let facts = Facts {
+                    url: bad.shown.clone(),
+                    ..Facts::default()
+                };
+                return (Err(bad.error()), facts);
+            }
         };
         let mut out = Shared(&stdout);
         let mut err = Shared(&stderr);
@@ -71,12 +77,12 @@ pub fn run(
         };
         transfer::run(config, job, &mut sinks, bar_for(job), single, pool)
     };
-    let mut finished = |i: usize, result: Result<Outcome, Error>| {
+    let mut finished = |i: usize, (result, facts): (Result<State, Error>, Facts)| {
         if let Err(e) = &result {
             progress.suspend(|| report(e));
         }
         if let Some(write_out) = &config.write_out {
-            let text = write_out.render(&report_of(&config.jobs[i], &result));
+            let text = write_out.render(&report_of(&facts, &result));
             let text = if stdout_is_terminal {
                 escape::for_terminal(text.as_bytes()).into_owned()
             } else {
@@ -86,7 +92,7 @@ pub fn run(
             // A closed stdout is the reader's choice; the transfer's result stands.
             let _ = progress.suspend(|| out.write_all(&text).and_then(|()| out.flush()));
         }
-        results[i] = Some(result);
+        results[i] = Some(result.map(|state| Outcome { facts, state }));
     };
 
     let workers = config.parallel.clamp(1, config.jobs.len().max(1));
@@ -130,31 +136,23 @@ pub fn run(
     results.into_iter().collect()
 }
 
-/// What `-w` says about one transfer.
-fn report_of(job: &Result<Job, BadUrl>, result: &Result<Outcome, Error>) -> Report {
-    match result {
-        Ok(o) => Report {
-            http_code: o.status,
-            size_download: o.bytes,
-            time_total: o.elapsed,
-            url_effective: o.url.clone(),
-            filename_effective: o.file.as_ref().map(|p| p.display().to_string()),
-            num_redirects: o.redirects,
-            content_type: o.content_type.clone(),
-            exitcode: 0,
-            errormsg: None,
-            digest_sha256: o.digest_sha256.clone(),
-        },
-        Err(e) => Report {
-            http_code: e.status().unwrap_or(0),
-            url_effective: match job {
-                Ok(job) => job.url.display(),
-                Err(bad) => bad.shown.clone(),
-            },
-            exitcode: e.exit_code(),
-            errormsg: Some(e.to_string()),
-            ..Report::default()
-        },
+/// What `-w` says about one transfer, failed ones included.
+fn report_of(facts: &Facts, result: &Result<State, Error>) -> Report {
+    let (exitcode, errormsg) = match result {
+        Ok(_) => (0, None),
+        Err(e) => (e.exit_code(), Some(e.to_string())),
+    };
+    Report {
+        http_code: facts.status,
+        size_download: facts.bytes,
+        time_total: facts.elapsed,
+        url_effective: facts.url.clone(),
+        filename_effective: facts.file.as_ref().map(|p| p.display().to_string()),
+        num_redirects: facts.redirects,
+        content_type: facts.content_type.clone(),
+        exitcode,
+        errormsg,
+        digest_sha256: facts.digest_sha256.clone(),
     }
 }
 
@@ -179,7 +177,7 @@ fn summary(results: &[Result<Outcome, Error>], elapsed: std::time::Duration) -> 
         match r {
             Ok(o) if o.state == State::Downloaded => {
                 downloaded += 1;
-                bytes += o.bytes;
+                bytes += o.facts.bytes;
             }
             Ok(_) => current += 1,
             Err(_) => failed += 1,

@@ -50,25 +50,33 @@ pub struct Sinks<'a> {
     pub stderr_is_terminal: bool,
 }
 
-/// What a successful transfer did.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// The final status code.
+/// What is known of one transfer when it ends, whether it succeeded or not
+/// (`-w` reports failed transfers too).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The last response's status code; 0 when no response arrived.
     pub status: u16,
-    /// Body bytes written (head bytes with `-I`).
+    /// Body bytes received (head bytes with `-I`).
     pub bytes: u64,
-    /// The final URL, without credentials.
+    /// The last URL asked for, without credentials.
     pub url: String,
-    /// The file written, when the output was a file.
+    /// The file the body goes to, when the output is a file.
     pub file: Option<PathBuf>,
+    /// The last response's Content-Type.
     pub content_type: Option<String>,
     /// Redirects followed.
     pub redirects: u32,
     pub elapsed: Duration,
+    /// Lowercase hex SHA-256 of a complete body, when `-w` uses `%{digest_sha256}`.
+    pub digest_sha256: Option<String>,
+}
+
+/// What a successful transfer did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub facts: Facts,
     /// Downloaded, or found already complete (-C) or up to date (-N).
     pub state: State,
-    /// Lowercase hex SHA-256 of the body, when `-w` uses `%{digest_sha256}`.
-    pub digest_sha256: Option<String>,
 }
 
 /// Runs every URL of `config`. `report` is told of each failure as it happens

@@ -20,7 +20,7 @@ use crate::trace::Trace;
 use crate::transport::{self, Limits, Stream, seconds};
 use crate::url::{Scheme, Target};
 use crate::zerocopy;
-use crate::{Outcome, Sinks};
+use crate::{Facts, Sinks};
 use std::hash::{BuildHasher, RandomState};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::Arc;
@@ -36,6 +36,7 @@ pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
 /// Downloads one job, writing to the sinks; errors say which URL failed.
 /// `show_head` is false in batches (no heads, DESIGN §2); `bar` shows progress;
 /// `pool` holds the connections a batch worker keeps between its transfers.
+/// Returns how it ended and, either way, what is known of it (for `-w`).
 pub fn run(
     config: &Config,
     job: &Job,
@@ -43,31 +44,31 @@ pub fn run(
     bar: Bar,
     show_head: bool,
     pool: &mut Pool,
-) -> Result<Outcome, Error> {
-    let result = run_job(config, job, sinks, &bar, show_head, pool);
+) -> (Result<State, Error>, Facts) {
+    let mut transfer = Transfer::new(config, job, bar.clone());
+    let result = run_job(&mut transfer, sinks, show_head, pool);
     match &result {
         Ok(_) => bar.finish(),
         Err(_) => bar.clear(),
     }
-    result
+    let facts = transfer.facts(result.is_ok());
+    (result, facts)
 }
 
 fn run_job(
-    config: &Config,
-    job: &Job,
+    transfer: &mut Transfer<'_>,
     sinks: &mut Sinks<'_>,
-    bar: &Bar,
     show_head: bool,
     pool: &mut Pool,
-) -> Result<Outcome, Error> {
+) -> Result<State, Error> {
+    let (config, job) = (transfer.config, transfer.job);
     let mut trace = Trace::new(
         &mut *sinks.stderr,
         config.display.verbose,
         sinks.stderr_is_terminal,
     );
-    let mut transfer = Transfer::new(config, job, bar.clone());
-    if let Some(done) = transfer.already_complete(&mut trace) {
-        return Ok(done);
+    if transfer.already_complete(&mut trace) {
+        return Ok(State::AlreadyComplete);
     }
     let (sink, resume) =
         Sink::open(&job.output, config.files.resume).map_err(|e| e.at(job.url.display()))?;
@@ -95,24 +96,13 @@ fn run_job(
     let mut retries_left = config.retry.count;
     loop {
         match transfer.attempt(&mut dest, &mut trace, retries_left > 0, pool) {
-            Ok((head, state)) => {
-                let file = dest.sink.path().map(|p| p.to_owned());
+            Ok((_, state)) => {
                 let Destination { sink, stdout, .. } = dest;
                 if state == State::Downloaded {
                     sink.finish(stdout)
                         .map_err(|e| e.at(transfer.url.display()))?;
                 }
-                return Ok(Outcome {
-                    status: head.status,
-                    bytes: transfer.written,
-                    url: transfer.url.display(),
-                    file,
-                    content_type: head.value("content-type").map(str::to_owned),
-                    redirects: transfer.redirects,
-                    elapsed: transfer.started.elapsed(),
-                    state,
-                    digest_sha256: transfer.sha256_hex(),
-                });
+                return Ok(state);
             }
             Err(e) => match transfer.plan_retry(&e, retries_left, &mut dest.sink) {
                 Some(wait) => {
@@ -212,6 +202,8 @@ struct Transfer<'a> {
     retry_after: Option<Duration>,
     /// The wait before a retry already decided on (for a transient status).
     planned_wait: Option<Duration>,
+    /// The last response's status and Content-Type, for `-w`.
+    response: Option<(u16, Option<String>)>,
     /// Retries so far (the backoff's exponent).
     retries: u32,
     /// `-N`: FILE's mtime as an HTTP-date, for If-Modified-Since.
@@ -256,36 +248,48 @@ impl<'a> Transfer<'a> {
             resume: None,
             retry_after: None,
             planned_wait: None,
+            response: None,
             retries: 0,
             if_modified_since,
         }
     }
 
     /// `-C` with FILE present and no FILE.part: an earlier run finished it.
-    fn already_complete(&self, trace: &mut Trace<'_>) -> Option<Outcome> {
+    fn already_complete(&self, trace: &mut Trace<'_>) -> bool {
         let Output::File(path) = &self.job.output else {
-            return None;
+            return false;
         };
         let complete =
             self.config.files.resume && path.is_file() && !crate::output::part_path(path).exists();
-        if !complete {
-            return None;
+        if complete {
+            trace.step(format_args!(
+                "{} is complete (no FILE.part): nothing to do",
+                path.display()
+            ));
         }
-        trace.step(format_args!(
-            "{} is complete (no FILE.part): nothing to do",
-            path.display()
-        ));
-        Some(Outcome {
-            status: 0,
-            bytes: 0,
+        complete
+    }
+
+    /// What `-w` reports: the last response's status and Content-Type, the
+    /// bytes received, the last URL; the body's digest only when `complete`.
+    fn facts(&self, complete: bool) -> Facts {
+        let (status, content_type) = match &self.response {
+            Some((status, content_type)) => (*status, content_type.clone()),
+            None => (0, None),
+        };
+        Facts {
+            status,
+            bytes: self.written,
             url: self.url.display(),
-            file: Some(path.clone()),
-            content_type: None,
-            redirects: 0,
+            file: match &self.job.output {
+                Output::File(path) => Some(path.clone()),
+                Output::Stdout => None,
+            },
+            content_type,
+            redirects: self.redirects,
             elapsed: self.started.elapsed(),
-            state: State::AlreadyComplete,
-            digest_sha256: None,
-        })
+            digest_sha256: if complete { self.sha256_hex() } else { None },
+        }
     }
 
     /// One try: requests until a final response (following redirects), then
@@ -308,6 +312,7 @@ impl<'a> Transfer<'a> {
             let route = self.route();
             let (mut conn, head) = self.exchange(pool, &route, range.as_ref(), trace)?;
             self.retry_after = retry_after(&head);
+            self.response = Some((head.status, head.value("content-type").map(str::to_owned)));
 
             if self.config.redirects.follow
                 && redirect::is_redirect(head.status)

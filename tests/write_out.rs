@@ -77,6 +77,43 @@ fn json_lines_for_a_batch_with_a_failure() {
     );
 }
 
+/// A failed transfer reports what happened before it failed, as curl does:
+/// the last response's status and type, the redirects followed, the last URL
+/// and the bytes that arrived.
+#[test]
+fn failed_transfers_report_what_happened_before_the_failure() {
+    use crate::support::server::{Recorded, Step, raw};
+    let server = Server::start(|req: &Recorded| {
+        let answer = match req.target() {
+            "/one" => response("302 Found", &["Location: /two"], b""),
+            "/two" => response("301 Moved", &["Location: /gone"], b""),
+            "/gone" => response("404 Not Found", &["Content-Type: text/html"], b"no"),
+            _ => raw("HTTP/1.1 200 OK\nContent-Length: 100\n\n", b"abc"),
+        };
+        vec![Step::Send(answer)]
+    });
+    let format = "%{http_code} %{size_download} %{num_redirects} %{content_type} %{url_effective} %{exitcode} %{digest_sha256}\n";
+    let out = fetch()
+        .args(["-s", &server.url("/one"), "-o", "-", "-w", format])
+        .assert()
+        .code(22);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert_eq!(
+        stdout,
+        format!("404 0 2 text/html {} 22 \n", server.url("/gone"))
+    );
+
+    let out = fetch()
+        .args(["-s", &server.url("/short"), "-w", format])
+        .assert()
+        .code(18);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert_eq!(
+        stdout,
+        format!("abc200 3 0  {} 18 \n", server.url("/short"))
+    );
+}
+
 #[test]
 fn unknown_variables_are_usage_errors() {
     fetch()
