@@ -319,7 +319,7 @@ pub struct Args {
     max_redirs: u32,
 
     // Network
-    /// Seconds to resolve and connect
+    /// Seconds to connect: resolve, TCP, proxy CONNECT and TLS handshake
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds, help_heading = "Network")]
     connect_timeout: Duration,
 

@@ -90,6 +90,7 @@ pub fn handshake(
             .map_err(|e| Error::Tls(format!("'{n}' cannot be a TLS server name: {e}")))?,
     };
     let mut conn = ClientConnection::new(config, name).map_err(|e| Error::Tls(e.to_string()))?;
+    socket.connect_step("the TLS handshake");
     while conn.is_handshaking() {
         conn.complete_io(&mut socket).map_err(handshake_error)?;
     }

@@ -602,9 +602,13 @@ impl<'a> Transfer<'a> {
             (_, e) => e,
         })?;
         let Some(tls_config) = tls_config else {
+            socket.connected()?;
             return Ok(Stream::Plain(socket));
         };
+        // The CONNECT exchange and the handshake are part of connecting: the
+        // socket is still under the connect deadline.
         if let Some(p) = proxy {
+            socket.connect_step("the proxy's CONNECT exchange");
             proxy::open_tunnel(
                 &mut socket,
                 &self.url,
@@ -613,9 +617,10 @@ impl<'a> Transfer<'a> {
                 &mut |prefix, head| trace.head(prefix, head),
             )?;
         }
-        let session = tls::handshake(socket, &self.url.host(), tls_config, &mut |line| {
+        let mut session = tls::handshake(socket, &self.url.host(), tls_config, &mut |line| {
             trace.step(&line)
         })?;
+        session.sock.connected()?;
         Ok(Stream::Tls(Box::new(session)))
     }
 

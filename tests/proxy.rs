@@ -117,6 +117,22 @@ fn a_refused_tunnel_is_56() {
 }
 
 #[test]
+fn connect_timeout_covers_the_connect_exchange() {
+    // A proxy that takes the CONNECT and never answers: the tunnel is part of
+    // connecting, so --connect-timeout ends the wait, not --read-timeout.
+    let proxy = Server::steps(vec![Step::AwaitClose]);
+    fetch()
+        .args(["-s", "--connect-timeout", "0.3", "--read-timeout", "30"])
+        .args(["--proxy", &proxy.url(""), "https://origin.invalid/"])
+        .assert()
+        .code(28)
+        .stderr(predicate::str::contains(
+            "(--connect-timeout): the proxy's CONNECT exchange did not finish",
+        ));
+    assert!(proxy.request().request_line().starts_with("CONNECT "));
+}
+
+#[test]
 fn https_proxy_variable_is_used_for_https() {
     let proxy = Server::bytes(response("407 Proxy Authentication Required", &[], b""));
     fetch()

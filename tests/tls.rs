@@ -230,3 +230,29 @@ fn http_to_https_redirects_are_followed() {
         .success()
         .stdout("secure hello");
 }
+
+#[test]
+fn connect_timeout_covers_the_handshake() {
+    // The server accepts the connection and never answers the ClientHello:
+    // connecting is not over, so --connect-timeout ends it, not --read-timeout.
+    let id = identity(&["localhost"]);
+    let server =
+        Server::start_tls_with_prelude(id.config.clone(), |_| vec![Step::AwaitClose], |_| hello());
+    fetch()
+        .args(["-s", "--connect-timeout", "0.3", "--read-timeout", "30"])
+        .arg(server.url("/"))
+        .assert()
+        .code(28)
+        .stderr(predicate::str::contains(
+            "no connection within 0.3 s (--connect-timeout): the TLS handshake did not finish",
+        ));
+    // --max-time still bounds everything.
+    fetch()
+        .args(["-s", "--connect-timeout", "30", "--read-timeout", "30"])
+        .args(["-m", "0.3"])
+        .arg(server.url("/"))
+        .assert()
+        .code(28)
+        .stderr(predicate::str::contains("--max-time"));
+    assert!(server.requests().is_empty());
+}
