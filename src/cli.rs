@@ -333,9 +333,9 @@ pub struct Args {
 
     /// Retry transient failures N times, resuming cut bodies
     ///
-    /// Connect failures, resets, timeouts, bodies cut short, empty replies and
-    /// the statuses 408, 429, 500, 502, 503 and 504. A cut body continues with a
-    /// range request when the server allows it.
+    /// Connect failures, resets (in the TLS handshake too), timeouts, bodies cut
+    /// short, empty replies and the statuses 408, 429, 500, 502, 503 and 504. A
+    /// cut body continues with a range request when the server allows it.
     #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Network")]
     retry: u32,
 

@@ -106,8 +106,10 @@ pub fn handshake(
     Ok(rustls::StreamOwned::new(conn, socket))
 }
 
-/// rustls reports its own errors inside `io::Error`s; everything else is the
-/// connection failing under the handshake.
+/// rustls reports its own errors inside `io::Error`s: those are the
+/// handshake failing (35, or 60 for the certificate). Everything else is the
+/// connection failing under the handshake (a reset, a close): still 35, but
+/// transient, since the next connection may well complete.
 fn handshake_error(e: io::Error) -> Error {
     if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         return match tls {
@@ -122,9 +124,13 @@ fn handshake_error(e: io::Error) -> Error {
         };
     }
     match Error::from_read(e) {
-        Error::Timeout(t) => Error::Timeout(t),
-        Error::Network { source, .. } => Error::Tls(crate::error::plain(&source)),
-        Error::Truncated(_) => Error::Tls("the server closed the connection".into()),
+        Error::Network { source, .. } => Error::HandshakeCut(match source.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => "the connection was reset".into(),
+            _ => crate::error::plain(&source),
+        }),
+        Error::Truncated(_) => Error::HandshakeCut("the server closed the connection".into()),
         other => other,
     }
 }
@@ -208,6 +214,25 @@ mod tests {
             insecure: false,
         };
         assert_eq!(client_config(&empty).unwrap_err().exit_code(), 77);
+    }
+
+    #[test]
+    fn a_cut_handshake_is_35_and_transient_a_refused_one_is_not() {
+        for kind in [
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::UnexpectedEof,
+            io::ErrorKind::BrokenPipe,
+        ] {
+            let e = handshake_error(kind.into());
+            assert_eq!(e.exit_code(), 35, "{kind:?}");
+            assert!(e.is_transient(), "{kind:?}");
+        }
+        let refused = handshake_error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        ));
+        assert_eq!(refused.exit_code(), 35);
+        assert!(!refused.is_transient());
     }
 
     #[test]

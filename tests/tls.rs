@@ -256,3 +256,42 @@ fn connect_timeout_covers_the_handshake() {
         .stderr(predicate::str::contains("--max-time"));
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn a_connection_cut_in_the_handshake_is_35_and_retried() {
+    // The first connection is reset (or closed) before the server's hello,
+    // the next one works: --retry gets there.
+    for cut in [Step::Reset, Step::EndWithoutNotify] {
+        let id = identity(&["localhost"]);
+        let first = cut.clone();
+        let server = Server::start_tls_with_prelude(
+            id.config.clone(),
+            move |n| if n == 0 { vec![first.clone()] } else { vec![] },
+            |_| hello(),
+        );
+        fetch()
+            .args(["-v", "--retry", "1", "--retry-delay", "0.01"])
+            .arg(server.localhost_url("/"))
+            .arg("--cacert")
+            .arg(&id.ca_file)
+            .assert()
+            .success()
+            .stdout("secure hello")
+            .stderr(predicate::str::contains("Retry 1 of 1"));
+        assert_eq!(server.requests().len(), 1);
+
+        // Without retries, it is a failed handshake: 35.
+        let server = Server::start_tls_with_prelude(
+            id.config.clone(),
+            move |_| vec![cut.clone()],
+            |_| hello(),
+        );
+        fetch()
+            .arg(server.localhost_url("/"))
+            .arg("--cacert")
+            .arg(&id.ca_file)
+            .assert()
+            .code(35)
+            .stderr(predicate::str::contains("TLS handshake failed: the "));
+    }
+}
