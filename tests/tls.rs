@@ -295,3 +295,33 @@ fn a_connection_cut_in_the_handshake_is_35_and_retried() {
             .stderr(predicate::str::contains("TLS handshake failed: the "));
     }
 }
+
+#[test]
+fn a_close_without_close_notify_before_the_body_is_52_or_8() {
+    // As over plain http: close_notify matters only to a body that runs
+    // until the close.
+    for (steps, code, message) in [
+        (
+            vec![Step::EndWithoutNotify],
+            52,
+            "closed the connection without sending a response",
+        ),
+        (
+            vec![
+                Step::Send(b"HTTP/1.1 200 OK\r\nContent-Le".to_vec()),
+                Step::EndWithoutNotify,
+            ],
+            8,
+            "closed in the middle of the response head",
+        ),
+    ] {
+        let (server, id) = tls_server(&["localhost"], steps);
+        fetch()
+            .args([&server.localhost_url("/"), "--cacert"])
+            .arg(&id.ca_file)
+            .assert()
+            .code(code)
+            .stderr(predicate::str::contains(message))
+            .stderr(predicate::str::contains("close_notify").not());
+    }
+}
