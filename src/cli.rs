@@ -111,7 +111,7 @@ const ENVIRONMENT: [(&str, &str); 3] = [
     ),
     (
         "no_proxy (or NO_PROXY)",
-        "hosts reached directly: names (with their subdomains), addresses, or *",
+        "hosts reached directly: names (with their subdomains), addresses, CIDR blocks, or *",
     ),
     (
         "SSL_CERT_FILE, SSL_CERT_DIR",
