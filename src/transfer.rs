@@ -311,7 +311,7 @@ impl<'a> Transfer<'a> {
 
             if self.config.redirects.follow
                 && redirect::is_redirect(head.status)
-                && let Some(location) = head.values("location").next()
+                && let Some(location) = redirect::location(&head)
             {
                 self.follow(head.status, location, trace)?;
                 continue;

@@ -1180,6 +1180,15 @@ fn redirects() {
             send(response("302 Found", &[], b"no location here")),
         ),
         saves(
+            "redirect_with_empty_location_is_final",
+            "empty location here",
+            send(response(
+                "302 Found",
+                &["Location: "],
+                b"empty location here",
+            )),
+        ),
+        saves(
             "status_305_is_not_followed",
             "use a proxy",
             script(|req| match req.target() {
