@@ -92,7 +92,10 @@ const EXIT_CODES: [(u8, &str); 22] = [
     (56, "connection reset or failed; the proxy refused CONNECT"),
     (60, "the certificate is not trusted (--cacert, -k)"),
     (61, "a --compressed body cannot be decoded"),
-    (77, "the --cacert file cannot be used"),
+    (
+        77,
+        "the --cacert file (or SSL_CERT_FILE, SSL_CERT_DIR) cannot be used",
+    ),
     (
         110,
         "checksum mismatch (--checksum, or the server's Content-Digest)",
@@ -115,7 +118,7 @@ const ENVIRONMENT: [(&str, &str); 3] = [
     ),
     (
         "SSL_CERT_FILE, SSL_CERT_DIR",
-        "where the system's trusted certificates are",
+        "trusted certificates in place of the system's (unusable: exit 77)",
     ),
 ];
 

@@ -98,6 +98,14 @@ pub enum Error {
     #[error("{}: {why} (--cacert)", path.display())]
     CaFile { path: PathBuf, why: String },
 
+    /// `SSL_CERT_FILE` or `SSL_CERT_DIR` names roots that cannot be used (exit 77).
+    #[error("{var}={}: {why} (fix or unset {var}, or use --cacert FILE)", path.display())]
+    CertEnv {
+        var: &'static str,
+        path: PathBuf,
+        why: String,
+    },
+
     /// The server closed the connection before sending a single byte (exit 52).
     #[error("the server closed the connection without sending a response")]
     EmptyReply,
@@ -141,7 +149,7 @@ impl Error {
             Error::Certificate(_) => 60,
             Error::Decode(_) => 61,
             Error::Checksum(_) => 110,
-            Error::CaFile { .. } => 77,
+            Error::CaFile { .. } | Error::CertEnv { .. } => 77,
             Error::BrokenPipe => 0,
             Error::At { source, .. } => source.exit_code(),
         }

@@ -641,7 +641,7 @@ impl<'a> Transfer<'a> {
         if self.config.tls.insecure {
             trace.step("TLS certificate verification is off (-k)");
         }
-        let c = tls::client_config(&self.config.tls)?;
+        let c = tls::client_config(&self.config.tls, &mut |line| trace.step(&line))?;
         self.tls = Some(Arc::clone(&c));
         Ok(c)
     }

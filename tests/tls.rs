@@ -48,6 +48,39 @@ fn ssl_cert_file_is_honoured() {
 }
 
 #[test]
+fn ssl_cert_dir_is_honoured() {
+    let (server, id) = tls_server(&["localhost"], hello());
+    fetch()
+        .args(["-v", &server.localhost_url("/")])
+        .env("SSL_CERT_DIR", id.ca_file.parent().unwrap())
+        .assert()
+        .success()
+        .stdout("secure hello")
+        .stderr(predicate::str::contains("Trusted roots: "));
+}
+
+#[test]
+fn ssl_cert_variables_naming_nothing_usable_are_77_not_the_bundled_roots() {
+    // A typo in SSL_CERT_FILE must not quietly trust the public CAs instead.
+    let (server, _id) = tls_server(&["localhost"], hello());
+    let dir = temp();
+    let missing = dir.path().join("typo.pem");
+    for (var, needle) in [
+        ("SSL_CERT_FILE", "SSL_CERT_FILE="),
+        ("SSL_CERT_DIR", "SSL_CERT_DIR="),
+    ] {
+        fetch()
+            .arg(server.localhost_url("/"))
+            .env(var, &missing)
+            .assert()
+            .code(77)
+            .stderr(predicate::str::contains(needle))
+            .stderr(predicate::str::contains("No such file or directory"));
+    }
+    assert!(server.requests().is_empty());
+}
+
+#[test]
 fn an_unknown_issuer_is_60() {
     let (server, _id) = tls_server(&["localhost"], hello());
     let dir = temp();
