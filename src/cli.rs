@@ -92,7 +92,10 @@ const EXIT_CODES: [(u8, &str); 22] = [
     (56, "connection reset or failed; the proxy refused CONNECT"),
     (60, "the certificate is not trusted (--cacert, -k)"),
     (61, "a --compressed body cannot be decoded"),
-    (77, "the --cacert file cannot be used"),
+    (
+        77,
+        "the --cacert file (or SSL_CERT_FILE, SSL_CERT_DIR) cannot be used",
+    ),
     (
         110,
         "checksum mismatch (--checksum, or the server's Content-Digest)",
@@ -111,11 +114,11 @@ const ENVIRONMENT: [(&str, &str); 3] = [
     ),
     (
         "no_proxy (or NO_PROXY)",
-        "hosts reached directly: names (with their subdomains), addresses, or *",
+        "hosts reached directly: names (with their subdomains), addresses, CIDR blocks, or *",
     ),
     (
         "SSL_CERT_FILE, SSL_CERT_DIR",
-        "where the system's trusted certificates are",
+        "trusted certificates in place of the system's (unusable: exit 77)",
     ),
 ];
 
@@ -319,7 +322,7 @@ pub struct Args {
     max_redirs: u32,
 
     // Network
-    /// Seconds to resolve and connect
+    /// Seconds to connect: resolve, TCP, proxy CONNECT and TLS handshake
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds, help_heading = "Network")]
     connect_timeout: Duration,
 
@@ -333,9 +336,9 @@ pub struct Args {
 
     /// Retry transient failures N times, resuming cut bodies
     ///
-    /// Connect failures, resets, timeouts, bodies cut short, empty replies and
-    /// the statuses 408, 429, 500, 502, 503 and 504. A cut body continues with a
-    /// range request when the server allows it.
+    /// Connect failures, resets (in the TLS handshake too), timeouts, bodies cut
+    /// short, empty replies and the statuses 408, 429, 500, 502, 503 and 504. A
+    /// cut body continues with a range request when the server allows it.
     #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Network")]
     retry: u32,
 

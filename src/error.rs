@@ -71,6 +71,12 @@ pub enum Error {
     #[error("TLS handshake failed: {0}")]
     Tls(String),
 
+    /// The connection was reset or closed in the middle of the TLS handshake:
+    /// a failed handshake (exit 35, as curl says), but a cut connection, so
+    /// worth a retry.
+    #[error("TLS handshake failed: {0}")]
+    HandshakeCut(String),
+
     /// More redirects than `--max-redirs`, or a loop (exit 47).
     #[error("{0}")]
     Redirects(String),
@@ -91,6 +97,14 @@ pub enum Error {
     /// The `--cacert` file cannot be used (exit 77).
     #[error("{}: {why} (--cacert)", path.display())]
     CaFile { path: PathBuf, why: String },
+
+    /// `SSL_CERT_FILE` or `SSL_CERT_DIR` names roots that cannot be used (exit 77).
+    #[error("{var}={}: {why} (fix or unset {var}, or use --cacert FILE)", path.display())]
+    CertEnv {
+        var: &'static str,
+        path: PathBuf,
+        why: String,
+    },
 
     /// The server closed the connection before sending a single byte (exit 52).
     #[error("the server closed the connection without sending a response")]
@@ -128,14 +142,14 @@ impl Error {
             Error::Write { .. } => 23,
             Error::Timeout(_) => 28,
             Error::Resume(_) => 33,
-            Error::Tls(_) => 35,
+            Error::Tls(_) | Error::HandshakeCut(_) => 35,
             Error::Redirects(_) => 47,
             Error::EmptyReply => 52,
             Error::Network { .. } | Error::ProxyRefused { .. } => 56,
             Error::Certificate(_) => 60,
             Error::Decode(_) => 61,
             Error::Checksum(_) => 110,
-            Error::CaFile { .. } => 77,
+            Error::CaFile { .. } | Error::CertEnv { .. } => 77,
             Error::BrokenPipe => 0,
             Error::At { source, .. } => source.exit_code(),
         }
@@ -159,6 +173,7 @@ impl Error {
             | Error::Timeout(_)
             | Error::Network { .. }
             | Error::Truncated(_)
+            | Error::HandshakeCut(_)
             | Error::EmptyReply => true,
             Error::Status { status, .. } => is_transient_status(*status),
             Error::At { source, .. } => source.is_transient(),
@@ -258,6 +273,8 @@ mod tests {
         assert!(status(503).is_transient());
         assert!(!status(404).is_transient());
         assert!(!Error::Malformed("x".into()).is_transient());
+        assert!(!Error::Tls("x".into()).is_transient());
+        assert!(Error::HandshakeCut("x".into()).is_transient());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::response::read_response_head;
 use crate::url::{Host, Scheme, Target};
 use std::io::{BufReader, Read, Write};
+use std::net::IpAddr;
 
 /// The proxy `target` must go through, if any.
 pub fn for_target<'a>(proxies: &'a Proxies, target: &Target) -> Option<&'a Target> {
@@ -20,28 +21,62 @@ pub fn for_target<'a>(proxies: &'a Proxies, target: &Target) -> Option<&'a Targe
     }
 }
 
-/// `no_proxy` matching, as curl and wget do it: `*` matches every host; a name
-/// matches itself and its subdomains (`example.com` and `.example.com` both
-/// match `www.example.com`); an address matches itself. Case-insensitive;
-/// ports in entries are ignored.
+/// `no_proxy` matching, as curl (7.86 and later) does it: `*` matches every
+/// host; a name matches itself and its subdomains (`example.com` and
+/// `.example.com` both match `www.example.com`); an address host matches only
+/// the same address or a CIDR block holding it (`127.0.0.0/8`, `::1/128`),
+/// never by suffix (`0.0.1` does not match `127.0.0.1`). Case-insensitive; a
+/// trailing dot on either side is ignored; ports in entries are ignored.
 pub fn bypasses(no_proxy: &[String], host: &Host) -> bool {
-    let host = match host {
-        Host::Name(n) => n.to_ascii_lowercase(),
-        Host::Ip(ip) => ip.to_string(),
-    };
     no_proxy.iter().any(|entry| {
         let entry = entry.trim().to_ascii_lowercase();
-        if entry == "*" {
-            return true;
-        }
-        let entry = strip_port(&entry);
-        let entry = entry.trim_start_matches("*.").trim_start_matches('.');
-        !entry.is_empty()
-            && (host == entry
-                || host
-                    .strip_suffix(entry)
-                    .is_some_and(|rest| rest.ends_with('.')))
+        entry == "*"
+            || match host {
+                Host::Ip(ip) => matches_address(&entry, *ip),
+                Host::Name(name) => matches_name(&entry, &name.to_ascii_lowercase()),
+            }
     })
+}
+
+/// A lowercase name against a lowercase entry: the name itself or a subdomain.
+fn matches_name(entry: &str, name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let entry = strip_port(entry);
+    let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+    let entry = entry.strip_suffix('.').unwrap_or(entry);
+    !entry.is_empty()
+        && (name == entry
+            || name
+                .strip_suffix(entry)
+                .is_some_and(|rest| rest.ends_with('.')))
+}
+
+/// An address against an entry that is an address (`127.0.0.1`, `[::1]:80`)
+/// or a CIDR block (`10.0.0.0/8`, `fe80::/10`). Anything else, a prefix
+/// longer than the address included, matches no address.
+fn matches_address(entry: &str, ip: IpAddr) -> bool {
+    let (address, prefix) = match entry.split_once('/') {
+        Some((address, bits)) => match bits.parse::<u32>() {
+            Ok(bits) => (address, Some(bits)),
+            Err(_) => return false,
+        },
+        None => (entry, None),
+    };
+    let Ok(network) = strip_port(address).parse::<IpAddr>() else {
+        return false;
+    };
+    match (prefix, ip, network) {
+        (None, ip, network) => ip == network,
+        (Some(bits), IpAddr::V4(ip), IpAddr::V4(network)) if bits <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(network) & mask
+        }
+        (Some(bits), IpAddr::V6(ip), IpAddr::V6(network)) if bits <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(network) & mask
+        }
+        _ => false,
+    }
 }
 
 /// `host:port` -> `host`, `[v6]:port` or `[v6]` -> `v6`; a bare IPv6 stays whole.
@@ -133,6 +168,56 @@ mod tests {
         assert!(bypasses(&rules, &host("::2")));
         assert!(!bypasses(&rules, &host("127.0.0.2")));
         assert!(!bypasses(&list(""), &host("h")));
+    }
+
+    #[test]
+    fn no_proxy_addresses_match_whole_never_by_suffix() {
+        for entry in ["0.0.1", ".0.0.1", "0.1", "1"] {
+            assert!(!bypasses(&list(entry), &host("127.0.0.1")), "{entry}");
+        }
+        assert!(!bypasses(&list("1"), &host("::1")));
+        assert!(bypasses(&list("[::1]"), &host("::1")));
+        assert!(bypasses(&list("0:0::1"), &host("::1")));
+        // A name entry never matches an address, nor an address entry a name.
+        assert!(!bypasses(&list("localhost"), &host("127.0.0.1")));
+        assert!(!bypasses(&list("127.0.0.1"), &host("localhost")));
+    }
+
+    #[test]
+    fn no_proxy_cidr_blocks() {
+        let rules = list("127.0.0.0/8, 192.168.1.0/24, fe80::/10, ::1/128");
+        for yes in [
+            "127.0.0.1",
+            "127.255.255.254",
+            "192.168.1.77",
+            "fe80::1",
+            "::1",
+        ] {
+            assert!(bypasses(&rules, &host(yes)), "{yes}");
+        }
+        for no in ["128.0.0.1", "192.168.2.1", "fec0::1", "::2", "10.0.0.1"] {
+            assert!(!bypasses(&rules, &host(no)), "{no}");
+        }
+        assert!(bypasses(&list("0.0.0.0/0"), &host("8.8.8.8")));
+        assert!(!bypasses(&list("0.0.0.0/0"), &host("::1")));
+        assert!(bypasses(&list("::/0"), &host("2001:db8::1")));
+        assert!(bypasses(&list("10.1.2.3/32"), &host("10.1.2.3")));
+        assert!(!bypasses(&list("10.1.2.3/32"), &host("10.1.2.4")));
+        // Prefixes that are too long or not numbers match nothing.
+        for bad in ["10.0.0.0/33", "::/129", "10.0.0.0/x", "10.0.0.0/", "/8"] {
+            assert!(!bypasses(&list(bad), &host("10.0.0.1")), "{bad}");
+            assert!(!bypasses(&list(bad), &host("::1")), "{bad}");
+        }
+        // A block is no name suffix either.
+        assert!(!bypasses(&list("127.0.0.0/8"), &host("localhost")));
+    }
+
+    #[test]
+    fn no_proxy_ignores_trailing_dots() {
+        assert!(bypasses(&list("localhost"), &host("localhost.")));
+        assert!(bypasses(&list("localhost."), &host("localhost")));
+        assert!(bypasses(&list(".example.com."), &host("www.example.com.")));
+        assert!(!bypasses(&list("example.com."), &host("notexample.com")));
     }
 
     #[test]

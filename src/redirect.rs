@@ -2,11 +2,21 @@
 //! to, and which credentials may travel along.
 
 use crate::error::Error;
+use crate::response::Head;
 use crate::url::{Scheme, Target};
 
 /// 301, 302, 303, 307 and 308 are followed; 300, 304 and 305 are final.
 pub fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// Where a redirect response points: its first Location field, unless that
+/// is empty. An empty Location names no target (resolved, it would be the
+/// current URL, a loop): like a 3xx without Location, the response is final.
+pub fn location(head: &Head) -> Option<&[u8]> {
+    head.values("location")
+        .next()
+        .filter(|value| !value.trim_ascii().is_empty())
 }
 
 /// Resolves a Location value against the URL that returned it, and checks that
@@ -93,6 +103,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.credentials(), None);
+    }
+
+    #[test]
+    fn an_empty_location_is_none() {
+        use crate::test_io::head;
+        let found = head("HTTP/1.1 302 Found\nLocation: /next");
+        assert_eq!(location(&found), Some(&b"/next"[..]));
+        for empty in [
+            "HTTP/1.1 302 Found\nLocation:",
+            "HTTP/1.1 301 Moved\nLocation:   ",
+        ] {
+            assert_eq!(location(&head(empty)), None, "{empty}");
+        }
+        assert_eq!(location(&head("HTTP/1.1 302 Found")), None);
     }
 
     #[test]

@@ -156,7 +156,14 @@ fn read_one_head<R: BufRead + ?Sized>(
     let mut raw = Vec::new();
     loop {
         let start = raw.len();
-        let end = read_line(r, &mut raw, *budget).map_err(Error::from_read)?;
+        let end = match read_line(r, &mut raw, *budget) {
+            Ok(end) => end,
+            // rustls's word for a close without close_notify. Before or inside
+            // the head it means what a plain close means there (52 or 8): only
+            // a body that runs until the close needs close_notify to be whole.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => LineEnd::Eof,
+            Err(e) => return Err(Error::from_read(e)),
+        };
         *budget -= raw.len() - start;
         match end {
             LineEnd::Lf => {}
@@ -351,6 +358,38 @@ mod tests {
         assert_eq!(code(b""), 52);
         assert_eq!(code(b"HTTP/1.1 200 OK\r\nA: b\r\n"), 8);
         assert_eq!(code(b"HTTP/1.1 100 Continue\r\n\r\n"), 8);
+    }
+
+    /// Gives `bytes`, then fails as rustls does when the peer closes without
+    /// a TLS close_notify.
+    struct NoCloseNotify(Cursor<Vec<u8>>);
+
+    impl Read for NoCloseNotify {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(io::ErrorKind::UnexpectedEof.into()),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn a_tls_close_without_close_notify_in_the_head_is_52_or_8() {
+        let cut = |bytes: &[u8]| {
+            let mut r = BufReader::new(NoCloseNotify(Cursor::new(bytes.to_vec())));
+            read_response_head(&mut r, |_| {}).unwrap_err()
+        };
+        let empty = cut(b"");
+        assert_eq!(empty.exit_code(), 52, "{empty}");
+        for partial in [
+            &b"HTTP/1.1 200"[..],
+            b"HTTP/1.1 200 OK
+Content-Le",
+        ] {
+            let e = cut(partial);
+            assert_eq!(e.exit_code(), 8, "{e}");
+            assert!(e.to_string().contains("middle of the response head"), "{e}");
+        }
     }
 
     #[test]

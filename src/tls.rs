@@ -19,8 +19,12 @@ use std::sync::Arc;
 pub type TlsStream = rustls::StreamOwned<ClientConnection, Socket>;
 
 /// Builds the client configuration for `options`. Roots are loaded here, so
-/// only a transfer that meets an https URL pays for them.
-pub fn client_config(options: &Tls) -> Result<Arc<ClientConfig>, Error> {
+/// only a transfer that meets an https URL pays for them; `trace` hears
+/// where they came from (`-v`).
+pub fn client_config(
+    options: &Tls,
+    trace: &mut dyn FnMut(String),
+) -> Result<Arc<ClientConfig>, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -35,7 +39,7 @@ pub fn client_config(options: &Tls) -> Result<Arc<ClientConfig>, Error> {
     } else {
         let roots = match &options.ca_file {
             Some(path) => roots_from_file(path)?,
-            None => system_roots(),
+            None => system_roots(trace)?,
         };
         builder.with_root_certificates(roots).with_no_client_auth()
     };
@@ -64,16 +68,131 @@ fn roots_from_file(path: &std::path::Path) -> Result<RootCertStore, Error> {
     Ok(roots)
 }
 
-/// The system's roots (honouring `SSL_CERT_FILE` and `SSL_CERT_DIR`), or the
-/// bundled Mozilla roots where the system has none.
-fn system_roots() -> RootCertStore {
+/// The variables that name the trusted roots in place of the system's (OpenSSL's
+/// names, read as rustls-native-certs reads them).
+const CERT_FILE_VAR: &str = "SSL_CERT_FILE";
+const CERT_DIR_VAR: &str = "SSL_CERT_DIR";
+
+/// The roots `SSL_CERT_FILE` and `SSL_CERT_DIR` name, when either is set;
+/// else the system's, or the bundled Mozilla roots where the system has none.
+fn system_roots(trace: &mut dyn FnMut(String)) -> Result<RootCertStore, Error> {
+    let file = std::env::var_os(CERT_FILE_VAR);
+    let dirs = std::env::var_os(CERT_DIR_VAR);
+    if let Some(roots) = roots_from_env(file.as_deref(), dirs.as_deref(), trace) {
+        return roots;
+    }
     let mut roots = RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(found.certs);
-    if roots.is_empty() {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if let Some(e) = found.errors.first() {
+        trace(format!("The system's certificate store: {e}"));
     }
-    roots
+    if roots.is_empty() {
+        trace("Trusted roots: Mozilla's, bundled (the system has none)".into());
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    } else {
+        trace(format!("Trusted roots: {added} from the system's store"));
+    }
+    Ok(roots)
+}
+
+/// `SSL_CERT_FILE` (`file`) and `SSL_CERT_DIR` (`dirs`, a colon-separated
+/// list), or `None` when neither names anything. As in OpenSSL, they replace
+/// the system's roots; unlike OpenSSL, which then trusts nothing and fails
+/// every handshake (60), a file that cannot be read, holds no certificate or
+/// is not a PEM file, or a directory that cannot be opened, is exit 77, as
+/// `--cacert` is: a typo must neither fall back to other roots nor look like
+/// the server's fault. A file inside a directory that cannot be read is
+/// skipped, as OpenSSL skips it.
+fn roots_from_env(
+    file: Option<&std::ffi::OsStr>,
+    dirs: Option<&std::ffi::OsStr>,
+    trace: &mut dyn FnMut(String),
+) -> Option<Result<RootCertStore, Error>> {
+    use std::path::{Path, PathBuf};
+    let dirs: Vec<PathBuf> = dirs
+        .map(|d| std::env::split_paths(d).filter(|p| !p.as_os_str().is_empty()))
+        .into_iter()
+        .flatten()
+        .collect();
+    if file.is_none() && dirs.is_empty() {
+        return None;
+    }
+    Some(load_env_roots(file.map(Path::new), &dirs, trace))
+}
+
+/// Loads what [`roots_from_env`] found named, or says why it cannot.
+fn load_env_roots(
+    file: Option<&std::path::Path>,
+    dirs: &[std::path::PathBuf],
+    trace: &mut dyn FnMut(String),
+) -> Result<RootCertStore, Error> {
+    use rustls_native_certs::load_certs_from_paths;
+    let fail = |var: &'static str, path: &std::path::Path, why: &str| Error::CertEnv {
+        var,
+        path: path.to_owned(),
+        why: why.to_owned(),
+    };
+    let mut certs = Vec::new();
+    if let Some(path) = file {
+        if path.as_os_str().is_empty() {
+            return Err(fail(CERT_FILE_VAR, path, "set, but empty"));
+        }
+        let found = load_certs_from_paths(Some(path), None);
+        if let Some(e) = found.errors.first() {
+            return Err(fail(CERT_FILE_VAR, path, &cert_error(e)));
+        }
+        if found.certs.is_empty() {
+            return Err(fail(CERT_FILE_VAR, path, "no certificates in the file"));
+        }
+        trace(format!(
+            "Trusted roots: {} from {CERT_FILE_VAR}={}",
+            found.certs.len(),
+            path.display()
+        ));
+        certs.extend(found.certs);
+    }
+    for dir in dirs {
+        if let Err(e) = std::fs::read_dir(dir) {
+            return Err(fail(CERT_DIR_VAR, dir, &crate::error::plain(&e)));
+        }
+        let found = load_certs_from_paths(None, Some(dir));
+        for e in &found.errors {
+            trace(format!("{CERT_DIR_VAR}: skipped: {e}"));
+        }
+        trace(format!(
+            "Trusted roots: {} from {CERT_DIR_VAR} {}",
+            found.certs.len(),
+            dir.display()
+        ));
+        certs.extend(found.certs);
+    }
+    // The file is often the directory's certificates again, bundled.
+    certs.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    certs.dedup();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(certs);
+    if roots.is_empty() {
+        return Err(match (file, dirs.first()) {
+            (Some(path), _) => fail(CERT_FILE_VAR, path, "no usable certificates"),
+            (None, dir) => fail(
+                CERT_DIR_VAR,
+                dir.map_or(std::path::Path::new(""), |d| d.as_path()),
+                "no certificates in the directory",
+            ),
+        });
+    }
+    Ok(roots)
+}
+
+/// A rustls-native-certs error, said the way fetch says I/O errors.
+fn cert_error(e: &rustls_native_certs::Error) -> String {
+    use rustls_native_certs::ErrorKind;
+    match &e.kind {
+        ErrorKind::Io { inner, .. } => crate::error::plain(inner),
+        ErrorKind::Pem(pem) => format!("not a PEM certificate file: {pem}"),
+        _ => e.to_string(),
+    }
 }
 
 /// Runs the handshake to completion before any request byte is sent, so that
@@ -90,6 +209,7 @@ pub fn handshake(
             .map_err(|e| Error::Tls(format!("'{n}' cannot be a TLS server name: {e}")))?,
     };
     let mut conn = ClientConnection::new(config, name).map_err(|e| Error::Tls(e.to_string()))?;
+    socket.connect_step("the TLS handshake");
     while conn.is_handshaking() {
         conn.complete_io(&mut socket).map_err(handshake_error)?;
     }
@@ -105,8 +225,10 @@ pub fn handshake(
     Ok(rustls::StreamOwned::new(conn, socket))
 }
 
-/// rustls reports its own errors inside `io::Error`s; everything else is the
-/// connection failing under the handshake.
+/// rustls reports its own errors inside `io::Error`s: those are the
+/// handshake failing (35, or 60 for the certificate). Everything else is the
+/// connection failing under the handshake (a reset, a close): still 35, but
+/// transient, since the next connection may well complete.
 fn handshake_error(e: io::Error) -> Error {
     if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         return match tls {
@@ -121,9 +243,13 @@ fn handshake_error(e: io::Error) -> Error {
         };
     }
     match Error::from_read(e) {
-        Error::Timeout(t) => Error::Timeout(t),
-        Error::Network { source, .. } => Error::Tls(crate::error::plain(&source)),
-        Error::Truncated(_) => Error::Tls("the server closed the connection".into()),
+        Error::Network { source, .. } => Error::HandshakeCut(match source.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => "the connection was reset".into(),
+            _ => crate::error::plain(&source),
+        }),
+        Error::Truncated(_) => Error::HandshakeCut("the server closed the connection".into()),
         other => other,
     }
 }
@@ -199,18 +325,126 @@ mod tests {
             ca_file: Some(dir.path().join("nope.pem")),
             insecure: false,
         };
-        assert_eq!(client_config(&missing).unwrap_err().exit_code(), 77);
+        assert_eq!(
+            client_config(&missing, &mut |_| {})
+                .unwrap_err()
+                .exit_code(),
+            77
+        );
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "").unwrap();
         let empty = Tls {
             ca_file: Some(empty),
             insecure: false,
         };
-        assert_eq!(client_config(&empty).unwrap_err().exit_code(), 77);
+        assert_eq!(
+            client_config(&empty, &mut |_| {}).unwrap_err().exit_code(),
+            77
+        );
+    }
+
+    #[test]
+    fn a_cut_handshake_is_35_and_transient_a_refused_one_is_not() {
+        for kind in [
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::UnexpectedEof,
+            io::ErrorKind::BrokenPipe,
+        ] {
+            let e = handshake_error(kind.into());
+            assert_eq!(e.exit_code(), 35, "{kind:?}");
+            assert!(e.is_transient(), "{kind:?}");
+        }
+        let refused = handshake_error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        ));
+        assert_eq!(refused.exit_code(), 35);
+        assert!(!refused.is_transient());
+    }
+
+    /// `roots_from_env` for these values of SSL_CERT_FILE and SSL_CERT_DIR.
+    fn from_env(
+        file: Option<&std::path::Path>,
+        dirs: Option<&str>,
+    ) -> Option<Result<usize, Error>> {
+        roots_from_env(
+            file.map(|f| f.as_os_str()),
+            dirs.map(std::ffi::OsStr::new),
+            &mut |_| {},
+        )
+        .map(|r| r.map(|roots| roots.len()))
+    }
+
+    fn ca_pem() -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn ssl_cert_variables_that_name_nothing_usable_are_77() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let not_pem = dir.path().join("der.crt");
+        std::fs::write(&not_pem, [0x30, 0x82, 0x01]).unwrap();
+        for file in [
+            missing.as_path(),
+            empty.as_path(),
+            not_pem.as_path(),
+            dir.path(),
+            std::path::Path::new(""),
+        ] {
+            let e = from_env(Some(file), None).unwrap().unwrap_err();
+            assert_eq!(e.exit_code(), 77, "{file:?}: {e}");
+            assert!(e.to_string().starts_with("SSL_CERT_FILE="), "{e}");
+        }
+        let nowhere = missing.to_str().unwrap();
+        let e = from_env(None, Some(nowhere)).unwrap().unwrap_err();
+        assert_eq!(e.exit_code(), 77, "{e}");
+        assert!(e.to_string().starts_with("SSL_CERT_DIR="), "{e}");
+        // A directory without certificates, alone, trusts nothing: 77 too.
+        let bare = tempfile::tempdir().unwrap();
+        let bare = bare.path().to_str().unwrap();
+        assert_eq!(
+            from_env(None, Some(bare)).unwrap().unwrap_err().exit_code(),
+            77
+        );
+    }
+
+    #[test]
+    fn ssl_cert_variables_name_the_roots() {
+        assert!(from_env(None, None).is_none());
+        // An empty SSL_CERT_DIR names no directory (rustls-native-certs agrees).
+        assert!(from_env(None, Some("")).is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, ca_pem()).unwrap();
+        assert_eq!(from_env(Some(&ca), None).unwrap().unwrap(), 1);
+        let certs = dir.path().to_str().unwrap();
+        assert_eq!(from_env(None, Some(certs)).unwrap().unwrap(), 1);
+        // The file and the directories add up (a missing directory does not).
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("b.pem"), ca_pem()).unwrap();
+        let third = tempfile::tempdir().unwrap();
+        std::fs::write(third.path().join("c.pem"), ca_pem()).unwrap();
+        let both = format!("{certs}:{}", other.path().display());
+        let file = third.path().join("c.pem");
+        assert_eq!(from_env(Some(&file), Some(&both)).unwrap().unwrap(), 3);
+        let with_missing = format!("{certs}:/nonexistent-fetch-test-dir");
+        assert_eq!(
+            from_env(None, Some(&with_missing))
+                .unwrap()
+                .unwrap_err()
+                .exit_code(),
+            77
+        );
     }
 
     #[test]
     fn system_roots_are_never_empty() {
-        assert!(!system_roots().is_empty());
+        assert!(!system_roots(&mut |_| {}).unwrap().is_empty());
     }
 }

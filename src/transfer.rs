@@ -316,7 +316,7 @@ impl<'a> Transfer<'a> {
 
             if self.config.redirects.follow
                 && redirect::is_redirect(head.status)
-                && let Some(location) = head.values("location").next()
+                && let Some(location) = redirect::location(&head)
             {
                 self.follow(head.status, location, trace)?;
                 continue;
@@ -607,9 +607,13 @@ impl<'a> Transfer<'a> {
             (_, e) => e,
         })?;
         let Some(tls_config) = tls_config else {
+            socket.connected()?;
             return Ok(Stream::Plain(socket));
         };
+        // The CONNECT exchange and the handshake are part of connecting: the
+        // socket is still under the connect deadline.
         if let Some(p) = proxy {
+            socket.connect_step("the proxy's CONNECT exchange");
             proxy::open_tunnel(
                 &mut socket,
                 &self.url,
@@ -618,9 +622,10 @@ impl<'a> Transfer<'a> {
                 &mut |prefix, head| trace.head(prefix, head),
             )?;
         }
-        let session = tls::handshake(socket, &self.url.host(), tls_config, &mut |line| {
+        let mut session = tls::handshake(socket, &self.url.host(), tls_config, &mut |line| {
             trace.step(&line)
         })?;
+        session.sock.connected()?;
         Ok(Stream::Tls(Box::new(session)))
     }
 
@@ -641,7 +646,7 @@ impl<'a> Transfer<'a> {
         if self.config.tls.insecure {
             trace.step("TLS certificate verification is off (-k)");
         }
-        let c = tls::client_config(&self.config.tls)?;
+        let c = tls::client_config(&self.config.tls, &mut |line| trace.step(&line))?;
         self.tls = Some(Arc::clone(&c));
         Ok(c)
     }

@@ -37,15 +37,23 @@ impl Limits {
     }
 
     fn connect_timed_out(&self, by_max_time: bool) -> Error {
-        if by_max_time {
-            max_time_error()
-        } else {
-            Error::Timeout(format!(
-                "no connection within {} (--connect-timeout)",
-                seconds(self.connect_timeout)
-            ))
-        }
+        connect_timed_out(self.connect_timeout, by_max_time, None)
     }
+}
+
+/// The error for a connect phase that ran out of time; `step` says which part
+/// of it (after the TCP connection) did not finish.
+fn connect_timed_out(timeout: Duration, by_max_time: bool, step: Option<&str>) -> Error {
+    if by_max_time {
+        return max_time_error();
+    }
+    let after = step
+        .map(|s| format!(": {s} did not finish"))
+        .unwrap_or_default();
+    Error::Timeout(format!(
+        "no connection within {} (--connect-timeout){after}",
+        seconds(timeout)
+    ))
 }
 
 fn max_time_error() -> Error {
@@ -59,6 +67,11 @@ pub(crate) fn seconds(d: Duration) -> String {
 
 /// Resolves `host`, keeps the addresses `ip` allows, and connects to the first
 /// that answers. `trace` receives one line per step for `-v`.
+///
+/// The socket comes back still in its connect phase: until [`Socket::connected`]
+/// its reads and writes share the one deadline of `--connect-timeout` (and
+/// `--max-time`) with resolving and connecting, so that a proxy's CONNECT answer
+/// and the TLS handshake count as connecting, as in curl.
 pub fn connect(
     host: &Host,
     port: u16,
@@ -106,7 +119,16 @@ pub fn connect(
     if let Ok(peer) = tcp.peer_addr() {
         trace(format!("Connected to {peer}"));
     }
-    Socket::new(tcp, limits)
+    Socket::new(
+        tcp,
+        limits,
+        ConnectPhase {
+            until,
+            by_max_time,
+            timeout: limits.connect_timeout,
+            step: None,
+        },
+    )
 }
 
 fn host_name(host: &Host) -> String {
@@ -278,13 +300,27 @@ impl Write for Stream {
     }
 }
 
+/// The rest of the connect phase: what follows the TCP connection before the
+/// request (a proxy's CONNECT answer, the TLS handshake) must be done by `until`.
+#[derive(Debug, Clone, Copy)]
+struct ConnectPhase {
+    until: Instant,
+    /// Whether `--max-time` (rather than `--connect-timeout`) set `until`.
+    by_max_time: bool,
+    timeout: Duration,
+    /// What is under way, for the timeout's message.
+    step: Option<&'static str>,
+}
+
 /// A connected socket whose reads give up after `--read-timeout` of silence or
-/// when `--max-time` runs out, with an error that says which.
+/// when `--max-time` runs out, with an error that says which. While it is in
+/// its connect phase, the connect deadline is its only limit.
 #[derive(Debug)]
 pub struct Socket {
     tcp: TcpStream,
     read_timeout: Duration,
     deadline: Option<Instant>,
+    connecting: Option<ConnectPhase>,
     /// The timeout currently set on the socket, to avoid a syscall per read.
     armed: Option<Duration>,
     /// The write timeout currently set (a kept connection keeps it).
@@ -292,11 +328,12 @@ pub struct Socket {
 }
 
 impl Socket {
-    fn new(tcp: TcpStream, limits: &Limits) -> Result<Socket, Error> {
+    fn new(tcp: TcpStream, limits: &Limits, connecting: ConnectPhase) -> Result<Socket, Error> {
         let mut socket = Socket {
             tcp,
             read_timeout: limits.read_timeout,
             deadline: limits.deadline,
+            connecting: Some(connecting),
             armed: None,
             write_armed: None,
         };
@@ -310,6 +347,25 @@ impl Socket {
     pub fn renew(&mut self, limits: &Limits) -> Result<(), Error> {
         self.read_timeout = limits.read_timeout;
         self.deadline = limits.deadline;
+        self.arm_writes()
+    }
+
+    /// Names what the connect phase is doing now, for its timeout's message.
+    pub fn connect_step(&mut self, step: &'static str) {
+        if let Some(phase) = &mut self.connecting {
+            phase.step = Some(step);
+        }
+    }
+
+    /// Ends the connect phase: from now on `--read-timeout` (and `--max-time`)
+    /// limit the socket.
+    pub fn connected(&mut self) -> Result<(), Error> {
+        self.connecting = None;
+        self.arm_writes()
+    }
+
+    /// Sets the write timeout to what the current limits leave.
+    fn arm_writes(&mut self) -> Result<(), Error> {
         let (left, _) = self.left().map_err(Error::from_read)?;
         if self.write_armed != Some(left) {
             self.tcp
@@ -333,6 +389,13 @@ impl Socket {
 
     /// The time this read may wait, and whether `--max-time` limits it.
     fn left(&self) -> io::Result<(Duration, bool)> {
+        if let Some(phase) = &self.connecting {
+            let left = phase.until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.timed_out(phase.by_max_time));
+            }
+            return Ok((left, phase.by_max_time));
+        }
         match self.deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
@@ -349,7 +412,9 @@ impl Socket {
     }
 
     fn timed_out(&self, by_max_time: bool) -> io::Error {
-        if by_max_time {
+        if let Some(phase) = &self.connecting {
+            connect_timed_out(phase.timeout, by_max_time, phase.step).into_io()
+        } else if by_max_time {
             max_time_error().into_io()
         } else {
             Error::Timeout(format!(
@@ -424,8 +489,10 @@ impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.tcp.write(buf).map_err(|e| {
             if is_timeout(&e) {
-                let by_max_time = self.left().map(|l| l.1).unwrap_or(true);
-                self.timed_out(by_max_time)
+                match self.left() {
+                    Ok((_, by_max_time)) => self.timed_out(by_max_time),
+                    Err(expired) => expired,
+                }
             } else {
                 e
             }

@@ -1180,6 +1180,15 @@ fn redirects() {
             send(response("302 Found", &[], b"no location here")),
         ),
         saves(
+            "redirect_with_empty_location_is_final",
+            "empty location here",
+            send(response(
+                "302 Found",
+                &["Location: "],
+                b"empty location here",
+            )),
+        ),
+        saves(
             "status_305_is_not_followed",
             "use a proxy",
             script(|req| match req.target() {
@@ -1488,9 +1497,10 @@ fn a_silent_tls_server_times_out_in_the_handshake() {
     // No script: the listener above is the server.
     for (name, args, stderr) in [
         (
-            "tls_handshake_read_timeout",
-            &["-k", "--read-timeout", "0.3"][..],
-            "no data for 0.3 s (--read-timeout)",
+            // The handshake is part of connecting (README "Network").
+            "tls_handshake_connect_timeout",
+            &["-k", "--connect-timeout", "0.3", "--read-timeout", "30"][..],
+            "no connection within 0.3 s (--connect-timeout): the TLS handshake did not finish",
         ),
         (
             "tls_handshake_max_time",

@@ -68,6 +68,33 @@ fn no_proxy_and_an_empty_proxy_flag_go_direct() {
 }
 
 #[test]
+fn no_proxy_matches_addresses_whole_or_by_cidr_block() {
+    let proxy = Server::body("via proxy");
+    let origin = Server::body("direct");
+    // An address is not a domain: 0.0.1 is no suffix of 127.0.0.1.
+    for list in ["0.0.1", ".0.1", "127.0.0.0/33", "::1/128"] {
+        fetch()
+            .env("http_proxy", proxy.url(""))
+            .env("no_proxy", list)
+            .arg(origin.url("/"))
+            .assert()
+            .success()
+            .stdout("via proxy");
+    }
+    assert_eq!(proxy.requests().len(), 4);
+    for list in ["127.0.0.0/8", "10.0.0.0/8, 127.0.0.1/32", "[127.0.0.1]:80"] {
+        fetch()
+            .env("http_proxy", proxy.url(""))
+            .env("no_proxy", list)
+            .arg(origin.url("/"))
+            .assert()
+            .success()
+            .stdout("direct");
+    }
+    assert_eq!(origin.requests().len(), 3);
+}
+
+#[test]
 fn a_proxy_that_cannot_be_resolved_is_5_and_one_that_refuses_is_7() {
     fetch()
         .args(["-4", "--proxy", "http://[::1]:9", "http://127.0.0.1:9/"])
@@ -114,6 +141,22 @@ fn a_refused_tunnel_is_56() {
     let req = proxy.request();
     assert_eq!(req.request_line(), "CONNECT origin.invalid:8443 HTTP/1.1");
     assert_eq!(req.field("Host"), Some("origin.invalid:8443"));
+}
+
+#[test]
+fn connect_timeout_covers_the_connect_exchange() {
+    // A proxy that takes the CONNECT and never answers: the tunnel is part of
+    // connecting, so --connect-timeout ends the wait, not --read-timeout.
+    let proxy = Server::steps(vec![Step::AwaitClose]);
+    fetch()
+        .args(["-s", "--connect-timeout", "0.3", "--read-timeout", "30"])
+        .args(["--proxy", &proxy.url(""), "https://origin.invalid/"])
+        .assert()
+        .code(28)
+        .stderr(predicate::str::contains(
+            "(--connect-timeout): the proxy's CONNECT exchange did not finish",
+        ));
+    assert!(proxy.request().request_line().starts_with("CONNECT "));
 }
 
 #[test]

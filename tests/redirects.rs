@@ -91,6 +91,19 @@ fn a_redirect_without_location_is_final() {
 }
 
 #[test]
+fn an_empty_location_is_final_too() {
+    for field in ["Location:", "Location:   "] {
+        let server = Server::bytes(response("301 Moved", &[field], b"empty location"));
+        fetch()
+            .arg(server.url("/"))
+            .assert()
+            .success()
+            .stdout("empty location");
+        assert_eq!(server.requests().len(), 1);
+    }
+}
+
+#[test]
 fn head_requests_stay_head_through_redirects() {
     let server = Server::start(|req: &Recorded| match req.target() {
         "/a" => redirect("302 Found", "/b"),

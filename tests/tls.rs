@@ -48,6 +48,39 @@ fn ssl_cert_file_is_honoured() {
 }
 
 #[test]
+fn ssl_cert_dir_is_honoured() {
+    let (server, id) = tls_server(&["localhost"], hello());
+    fetch()
+        .args(["-v", &server.localhost_url("/")])
+        .env("SSL_CERT_DIR", id.ca_file.parent().unwrap())
+        .assert()
+        .success()
+        .stdout("secure hello")
+        .stderr(predicate::str::contains("Trusted roots: "));
+}
+
+#[test]
+fn ssl_cert_variables_naming_nothing_usable_are_77_not_the_bundled_roots() {
+    // A typo in SSL_CERT_FILE must not quietly trust the public CAs instead.
+    let (server, _id) = tls_server(&["localhost"], hello());
+    let dir = temp();
+    let missing = dir.path().join("typo.pem");
+    for (var, needle) in [
+        ("SSL_CERT_FILE", "SSL_CERT_FILE="),
+        ("SSL_CERT_DIR", "SSL_CERT_DIR="),
+    ] {
+        fetch()
+            .arg(server.localhost_url("/"))
+            .env(var, &missing)
+            .assert()
+            .code(77)
+            .stderr(predicate::str::contains(needle))
+            .stderr(predicate::str::contains("No such file or directory"));
+    }
+    assert!(server.requests().is_empty());
+}
+
+#[test]
 fn an_unknown_issuer_is_60() {
     let (server, _id) = tls_server(&["localhost"], hello());
     let dir = temp();
@@ -229,4 +262,99 @@ fn http_to_https_redirects_are_followed() {
         .assert()
         .success()
         .stdout("secure hello");
+}
+
+#[test]
+fn connect_timeout_covers_the_handshake() {
+    // The server accepts the connection and never answers the ClientHello:
+    // connecting is not over, so --connect-timeout ends it, not --read-timeout.
+    let id = identity(&["localhost"]);
+    let server =
+        Server::start_tls_with_prelude(id.config.clone(), |_| vec![Step::AwaitClose], |_| hello());
+    fetch()
+        .args(["-s", "--connect-timeout", "0.3", "--read-timeout", "30"])
+        .arg(server.url("/"))
+        .assert()
+        .code(28)
+        .stderr(predicate::str::contains(
+            "no connection within 0.3 s (--connect-timeout): the TLS handshake did not finish",
+        ));
+    // --max-time still bounds everything.
+    fetch()
+        .args(["-s", "--connect-timeout", "30", "--read-timeout", "30"])
+        .args(["-m", "0.3"])
+        .arg(server.url("/"))
+        .assert()
+        .code(28)
+        .stderr(predicate::str::contains("--max-time"));
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_connection_cut_in_the_handshake_is_35_and_retried() {
+    // The first connection is reset (or closed) before the server's hello,
+    // the next one works: --retry gets there.
+    for cut in [Step::Reset, Step::EndWithoutNotify] {
+        let id = identity(&["localhost"]);
+        let first = cut.clone();
+        let server = Server::start_tls_with_prelude(
+            id.config.clone(),
+            move |n| if n == 0 { vec![first.clone()] } else { vec![] },
+            |_| hello(),
+        );
+        fetch()
+            .args(["-v", "--retry", "1", "--retry-delay", "0.01"])
+            .arg(server.localhost_url("/"))
+            .arg("--cacert")
+            .arg(&id.ca_file)
+            .assert()
+            .success()
+            .stdout("secure hello")
+            .stderr(predicate::str::contains("Retry 1 of 1"));
+        assert_eq!(server.requests().len(), 1);
+
+        // Without retries, it is a failed handshake: 35.
+        let server = Server::start_tls_with_prelude(
+            id.config.clone(),
+            move |_| vec![cut.clone()],
+            |_| hello(),
+        );
+        fetch()
+            .arg(server.localhost_url("/"))
+            .arg("--cacert")
+            .arg(&id.ca_file)
+            .assert()
+            .code(35)
+            .stderr(predicate::str::contains("TLS handshake failed: the "));
+    }
+}
+
+#[test]
+fn a_close_without_close_notify_before_the_body_is_52_or_8() {
+    // As over plain http: close_notify matters only to a body that runs
+    // until the close.
+    for (steps, code, message) in [
+        (
+            vec![Step::EndWithoutNotify],
+            52,
+            "closed the connection without sending a response",
+        ),
+        (
+            vec![
+                Step::Send(b"HTTP/1.1 200 OK\r\nContent-Le".to_vec()),
+                Step::EndWithoutNotify,
+            ],
+            8,
+            "closed in the middle of the response head",
+        ),
+    ] {
+        let (server, id) = tls_server(&["localhost"], steps);
+        fetch()
+            .args([&server.localhost_url("/"), "--cacert"])
+            .arg(&id.ca_file)
+            .assert()
+            .code(code)
+            .stderr(predicate::str::contains(message))
+            .stderr(predicate::str::contains("close_notify").not());
+    }
 }

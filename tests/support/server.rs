@@ -121,6 +121,7 @@ impl Recorded {
 }
 
 type Script = dyn Fn(&Recorded) -> Vec<Step> + Send + Sync;
+type Prelude = dyn Fn(usize) -> Vec<Step> + Send + Sync;
 
 /// A running test server; stops when dropped.
 pub struct Server {
@@ -173,9 +174,31 @@ impl Server {
         Server::start_inner("127.0.0.1:0", Some(tls), script)
     }
 
+    /// Serves https like [`Server::start_tls`], but first plays
+    /// `before_tls(connection number)` on the bare TCP connection, before the
+    /// TLS handshake: a server that stays silent ([`Step::AwaitClose`]),
+    /// resets ([`Step::Reset`]) or closes ([`Step::EndWithoutNotify`]) in the
+    /// middle of the handshake. An empty prelude goes straight to TLS.
+    pub fn start_tls_with_prelude(
+        tls: Arc<ServerConfig>,
+        before_tls: impl Fn(usize) -> Vec<Step> + Send + Sync + 'static,
+        script: impl Fn(&Recorded) -> Vec<Step> + Send + Sync + 'static,
+    ) -> Server {
+        Server::start_full("127.0.0.1:0", Some(tls), Arc::new(before_tls), script)
+    }
+
     fn start_inner(
         bind: &str,
         tls: Option<Arc<ServerConfig>>,
+        script: impl Fn(&Recorded) -> Vec<Step> + Send + Sync + 'static,
+    ) -> Server {
+        Server::start_full(bind, tls, Arc::new(|_| Vec::new()), script)
+    }
+
+    fn start_full(
+        bind: &str,
+        tls: Option<Arc<ServerConfig>>,
+        before_tls: Arc<Prelude>,
         script: impl Fn(&Recorded) -> Vec<Step> + Send + Sync + 'static,
     ) -> Server {
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -194,17 +217,35 @@ impl Server {
                         break;
                     }
                     let Ok(tcp) = conn else { continue };
-                    let conn = match &tls {
-                        None => Conn::Plain(tcp),
-                        Some(config) => match ServerConnection::new(Arc::clone(config)) {
-                            Ok(session) => Conn::Tls(Box::new(StreamOwned::new(session, tcp))),
-                            Err(_) => continue,
-                        },
-                    };
+                    let tls = tls.clone();
+                    let before_tls = Arc::clone(&before_tls);
                     let script = Arc::clone(&script);
                     let requests = Arc::clone(&requests);
                     let signal_tx = signal_tx.clone();
-                    thread::spawn(move || serve(conn, serial, &*script, &requests, &signal_tx));
+                    thread::spawn(move || {
+                        let conn = match &tls {
+                            None => Conn::Plain(tcp),
+                            Some(config) => {
+                                let mut bare = Conn::Plain(tcp);
+                                for step in before_tls(serial) {
+                                    if !matches!(
+                                        play(&mut bare, step, &signal_tx),
+                                        Played::Next | Played::KeepOpen
+                                    ) {
+                                        return;
+                                    }
+                                }
+                                let Conn::Plain(tcp) = bare else { return };
+                                match ServerConnection::new(Arc::clone(config)) {
+                                    Ok(session) => {
+                                        Conn::Tls(Box::new(StreamOwned::new(session, tcp)))
+                                    }
+                                    Err(_) => return,
+                                }
+                            }
+                        };
+                        serve(conn, serial, &*script, &requests, &signal_tx)
+                    });
                 }
             })
         };
@@ -344,46 +385,10 @@ fn serve(
         requests.lock().unwrap().push(request.clone());
         let mut keep_open = false;
         for step in script(&request) {
-            let ok = match step {
-                Step::Send(bytes) => conn.write_all(&bytes).and_then(|()| conn.flush()).is_ok(),
-                Step::Dribble(bytes) => bytes
-                    .iter()
-                    .all(|b| conn.write_all(&[*b]).and_then(|()| conn.flush()).is_ok()),
-                Step::Pattern { from, len } => write_pattern(&mut conn, from, len),
-                Step::ChunkedPattern { len, chunk } => write_chunked_pattern(&mut conn, len, chunk),
-                Step::Repeat { bytes, times } => write_repeated(&mut conn, &bytes, times),
-                Step::Pause(d) => {
-                    thread::sleep(d);
-                    true
-                }
-                Step::Signal => signal.send(()).is_ok(),
-                Step::WaitFor(gate) => gate.wait(PATIENCE),
-                Step::AwaitClose => {
-                    let until = Instant::now() + PATIENCE;
-                    let mut sink = [0u8; 1024];
-                    while Instant::now() < until {
-                        match conn.read(&mut sink) {
-                            Ok(0) | Err(_) => break,
-                            Ok(_) => {}
-                        }
-                    }
-                    true
-                }
-                Step::Reset => {
-                    let _ = SockRef::from(conn.tcp()).set_linger(Some(Duration::ZERO));
-                    return;
-                }
-                Step::EndWithoutNotify => {
-                    conn.end(false);
-                    return;
-                }
-                Step::KeepOpen => {
-                    keep_open = true;
-                    true
-                }
-            };
-            if !ok {
-                return;
+            match play(&mut conn, step, signal) {
+                Played::Next => {}
+                Played::KeepOpen => keep_open = true,
+                Played::Stop => return,
             }
         }
         if !keep_open {
@@ -391,6 +396,54 @@ fn serve(
         }
     }
     conn.end(true);
+}
+
+/// What the script does after a step.
+enum Played {
+    Next,
+    KeepOpen,
+    /// The connection ended (or failed): stop here.
+    Stop,
+}
+
+/// Plays one step on `conn`.
+fn play(conn: &mut Conn, step: Step, signal: &mpsc::Sender<()>) -> Played {
+    let ok = match step {
+        Step::Send(bytes) => conn.write_all(&bytes).and_then(|()| conn.flush()).is_ok(),
+        Step::Dribble(bytes) => bytes
+            .iter()
+            .all(|b| conn.write_all(&[*b]).and_then(|()| conn.flush()).is_ok()),
+        Step::Pattern { from, len } => write_pattern(conn, from, len),
+        Step::ChunkedPattern { len, chunk } => write_chunked_pattern(conn, len, chunk),
+        Step::Repeat { bytes, times } => write_repeated(conn, &bytes, times),
+        Step::Pause(d) => {
+            thread::sleep(d);
+            true
+        }
+        Step::Signal => signal.send(()).is_ok(),
+        Step::WaitFor(gate) => gate.wait(PATIENCE),
+        Step::AwaitClose => {
+            let until = Instant::now() + PATIENCE;
+            let mut sink = [0u8; 1024];
+            while Instant::now() < until {
+                match conn.read(&mut sink) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+            true
+        }
+        Step::Reset => {
+            let _ = SockRef::from(conn.tcp()).set_linger(Some(Duration::ZERO));
+            return Played::Stop;
+        }
+        Step::EndWithoutNotify => {
+            conn.end(false);
+            return Played::Stop;
+        }
+        Step::KeepOpen => return Played::KeepOpen,
+    };
+    if ok { Played::Next } else { Played::Stop }
 }
 
 /// The next request head (bytes after it stay in `unread` for the next
