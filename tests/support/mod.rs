@@ -9,8 +9,8 @@ pub mod tls;
 
 use std::process::Command;
 
-/// The `fetch` binary built by cargo for these tests, with no proxy settings
-/// inherited from the machine.
+/// The `fetch` binary built by cargo for these tests, with no proxy or trust
+/// settings inherited from the machine.
 pub fn fetch() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fetch"));
     for var in [
@@ -22,6 +22,9 @@ pub fn fetch() -> Command {
         "NO_PROXY",
         "all_proxy",
         "ALL_PROXY",
+        // The machine's own trust settings: a test that wants them sets them.
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
     ] {
         cmd.env_remove(var);
     }
