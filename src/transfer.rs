@@ -288,7 +288,11 @@ impl<'a> Transfer<'a> {
             content_type,
             redirects: self.redirects,
             elapsed: self.started.elapsed(),
-            digest_sha256: if complete { self.sha256_hex() } else { None },
+            // -I has no body to hash (its content, the head, is not hashed).
+            digest_sha256: match (complete, self.config.method) {
+                (true, Method::Get) => self.sha256_hex(),
+                _ => None,
+            },
         }
     }
 
@@ -448,8 +452,9 @@ impl<'a> Transfer<'a> {
             (_, BodyKind::Length(n)) => Some(n),
             _ => None,
         };
-        // --compressed: undo the content codings while streaming.
-        let codings = if self.config.compressed {
+        // --compressed: undo the content codings while streaming (a response
+        // without a body has nothing to undo, whatever it names).
+        let codings = if self.config.compressed && kind != BodyKind::Empty {
             body::content_codings(head)?
         } else {
             Vec::new()

@@ -103,6 +103,28 @@ fn corrupt_unknown_and_too_many_codings_are_61() {
     }
 }
 
+/// A response without a body (204, 304, HEAD) has nothing to decode, so the
+/// coding it names does not matter.
+#[test]
+fn a_coding_on_a_response_without_a_body_is_not_an_error() {
+    let server = Server::bytes(response("204 No Content", &["Content-Encoding: zstd"], b""));
+    fetch()
+        .args(["-s", "--compressed", &server.url("/")])
+        .assert()
+        .success()
+        .stdout("");
+    let server = Server::bytes(raw(
+        "HTTP/1.1 200 OK\nContent-Encoding: zstd\nContent-Length: 7\n\n",
+        b"",
+    ));
+    fetch()
+        .args(["-s", "-I", "--compressed", &server.url("/")])
+        .args(["-w", "[%{digest_sha256}]"])
+        .assert()
+        .success()
+        .stdout(predicate::str::ends_with("\r\n\r\n[]"));
+}
+
 #[test]
 fn a_cut_compressed_body_is_still_18() {
     let body = gzip(&text());
