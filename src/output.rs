@@ -10,25 +10,30 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
-/// `.part` files being written by this process, so an interrupt can remove them.
-static PARTIAL_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// `.part` files being written by this process, so an interrupt can remove
+/// them, each with whether `-C` keeps it (then only while it is empty).
+static PARTIAL_FILES: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
 
-fn partial_files() -> MutexGuard<'static, Vec<PathBuf>> {
+fn partial_files() -> MutexGuard<'static, Vec<(PathBuf, bool)>> {
     PARTIAL_FILES
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// For a Ctrl-C handler: removes every `.part` file still being written (a
-/// rename that comes later fails on the missing file) and keeps the registry
-/// locked, so that no transfer registers a new one before the process exits.
-/// Call it only right before exiting.
+/// rename that comes later fails on the missing file), and its `.meta`: a run
+/// without -C clears what an earlier -C run left, and a -C run keeps a part
+/// only when it holds something, as when it fails (see PartFile). Keeps the
+/// registry locked, so that no transfer registers a new one before the
+/// process exits. Call it only right before exiting.
 pub fn remove_partial_files() {
     let files = partial_files();
-    for part in files.iter() {
-        let _ = fs::remove_file(part);
-        // A run without -C clears what an earlier -C run left (see PartFile).
-        let _ = fs::remove_file(with_suffix(part, ".meta"));
+    for (part, keep) in files.iter() {
+        let empty = || fs::symlink_metadata(part).is_ok_and(|m| m.is_file() && m.len() == 0);
+        if !keep || empty() {
+            let _ = fs::remove_file(part);
+            let _ = fs::remove_file(with_suffix(part, ".meta"));
+        }
     }
     std::mem::forget(files);
 }
@@ -396,9 +401,7 @@ impl PartFile {
             use std::os::unix::fs::PermissionsExt;
             let _ = file.set_permissions(fs::Permissions::from_mode(mode));
         }
-        if !keep {
-            partial_files().push(part.clone());
-        }
+        partial_files().push((part.clone(), keep));
         let mut part_file = PartFile {
             file,
             part,
@@ -503,7 +506,7 @@ impl PartFile {
                 path: self.part.clone(),
                 source,
             })?;
-            registry.push(self.part.clone());
+            registry.push((self.part.clone(), self.keep));
             drop(registry);
             // From here on the body is FILE.part: `drop` removes it if the
             // rename fails.
@@ -511,7 +514,7 @@ impl PartFile {
         }
         fs::rename(&self.part, &self.dest).map_err(dest_error)?;
         self.committed = true;
-        partial_files().retain(|p| p != &self.part);
+        partial_files().retain(|(p, _)| p != &self.part);
         if self.may_have_meta {
             let _ = fs::remove_file(meta_path(&self.dest));
         }
@@ -669,7 +672,7 @@ impl Drop for PartFile {
         let mut registry = partial_files();
         let _ = fs::remove_file(&self.part);
         let _ = fs::remove_file(meta_path(&self.dest));
-        registry.retain(|p| p != &self.part);
+        registry.retain(|(p, _)| p != &self.part);
     }
 }
 

@@ -293,10 +293,35 @@ fn ctrl_c_with_continue_keeps_the_part_for_the_next_run() {
     ]);
     let dir = temp();
     let file = dir.path().join("f.bin");
-    let mut child = start_stalled_download(&server, &file, &["-C"]);
-    // fetch records the validator when it reads the head, which may be a
-    // moment after the server sent it.
-    let meta = dir.path().join("f.bin.part.meta");
+    interrupt_once_meta_is_written(&server, &file);
+    assert_eq!(names_in(dir.path()), ["f.bin.part", "f.bin.part.meta"]);
+}
+
+/// With `-C` but no byte of the body yet, there is nothing to continue: an
+/// interrupt leaves nothing, as a failure would.
+#[test]
+fn ctrl_c_with_continue_before_the_body_leaves_nothing() {
+    let server = Server::steps(vec![
+        Step::Send(raw(
+            "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: \"v1\"\nContent-Length: 100\n\n",
+            b"",
+        )),
+        Step::Signal,
+        Step::AwaitClose,
+    ]);
+    let dir = temp();
+    interrupt_once_meta_is_written(&server, &dir.path().join("f.bin"));
+    assert!(names_in(dir.path()).is_empty());
+}
+
+/// Starts `fetch -C` into `file`, waits until it has written FILE.part.meta
+/// (when it reads the head, a moment after the server sent it), and
+/// interrupts it: exit 130.
+fn interrupt_once_meta_is_written(server: &Server, file: &std::path::Path) {
+    let mut child = start_stalled_download(server, file, &["-C"]);
+    let mut meta = file.as_os_str().to_owned();
+    meta.push(".part.meta");
+    let meta = std::path::PathBuf::from(meta);
     let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !meta.exists() && std::time::Instant::now() < until {
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -307,5 +332,4 @@ fn ctrl_c_with_continue_keeps_the_part_for_the_next_run() {
         .unwrap();
     assert!(status.success());
     assert_eq!(child.wait().unwrap().code(), Some(130));
-    assert_eq!(names_in(dir.path()), ["f.bin.part", "f.bin.part.meta"]);
 }
