@@ -33,6 +33,7 @@ pub fn bypasses(no_proxy: &[String], host: &Host) -> bool {
         entry == "*"
             || match host {
                 Host::Ip(ip) => matches_address(&entry, *ip),
+                Host::ScopedIpv6(ip, _) => matches_address(&entry, (*ip).into()),
                 Host::Name(name) => matches_name(&entry, &name.to_ascii_lowercase()),
             }
     })

@@ -32,7 +32,7 @@ pub fn next_target(current: &Target, location: &[u8]) -> Result<Target, Error> {
             crate::escape::for_message(location)
         ))
     })?;
-    let next = Target::from_url(url)?.without_credentials();
+    let next = current.keep_zone(Target::from_url(url)?.without_credentials());
     if current.scheme() == Scheme::Https && next.scheme() == Scheme::Http {
         return Err(Error::Downgrade(next.display()));
     }

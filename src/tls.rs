@@ -205,6 +205,7 @@ pub fn handshake(
 ) -> Result<TlsStream, Error> {
     let name = match host {
         Host::Ip(ip) => ServerName::IpAddress((*ip).into()),
+        Host::ScopedIpv6(ip, _) => ServerName::IpAddress(std::net::IpAddr::V6(*ip).into()),
         Host::Name(n) => ServerName::try_from(n.clone())
             .map_err(|e| Error::Tls(format!("'{n}' cannot be a TLS server name: {e}")))?,
     };

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::tls::TlsStream;
 use crate::url::Host;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, SocketAddrV6, TcpStream, ToSocketAddrs};
 use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::thread;
@@ -82,6 +82,7 @@ pub fn connect(
     let (until, by_max_time) = limits.connect_deadline(Instant::now());
     let addrs = match host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
+        Host::ScopedIpv6(ip, zone) => vec![SocketAddr::V6(SocketAddrV6::new(*ip, port, 0, *zone))],
         Host::Name(name) => resolve(name, port, until)
             .map_err(|e| e.unwrap_or_else(|| limits.connect_timed_out(by_max_time)))?,
     };
@@ -135,6 +136,7 @@ fn host_name(host: &Host) -> String {
     match host {
         Host::Name(n) => n.clone(),
         Host::Ip(ip) => ip.to_string(),
+        Host::ScopedIpv6(ip, zone) => format!("{ip}%{zone}"),
     }
 }
 

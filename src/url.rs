@@ -2,7 +2,7 @@
 //! (exit 1 for other schemes, 3 for malformed input).
 
 use crate::error::Error;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// The two schemes fetch speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,9 @@ pub enum Scheme {
 pub enum Host {
     Name(String),
     Ip(IpAddr),
+    /// An IPv6 address with the zone (network interface) it is reached
+    /// through, by index: `[fe80::1%25eth0]` (RFC 6874).
+    ScopedIpv6(Ipv6Addr, u32),
 }
 
 /// User name and password, from `-u` or the URL's userinfo (percent-decoded).
@@ -36,6 +39,42 @@ impl std::fmt::Debug for Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     url: ::url::Url,
+    /// The interface index of an IPv6 zone the user gave (`%25eth0`), which
+    /// the url crate does not keep: it is where to connect, and is never sent.
+    zone: Option<u32>,
+}
+
+/// Takes an IPv6 zone out of `url`'s host (`[fe80::1%25eth0]`, RFC 6874, or
+/// with a bare `%` as curl also accepts), since the url crate refuses them;
+/// returns the URL without it and the zone's interface index (a name, or a
+/// number).
+fn split_zone(url: &str) -> Result<(String, Option<u32>), Error> {
+    let start = url.find("://").map_or(0, |at| at + 3);
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| start + at);
+    let authority = &url[start..authority_end];
+    let (Some(open), Some(close)) = (authority.find('['), authority.rfind(']')) else {
+        return Ok((url.to_owned(), None));
+    };
+    let literal = &authority[open + 1..close.max(open + 1)];
+    let Some((address, zone)) = literal.split_once('%') else {
+        return Ok((url.to_owned(), None));
+    };
+    // `%25` is RFC 6874's delimiter (an escaped `%`); a bare `%` is curl's.
+    let zone = zone.strip_prefix("25").unwrap_or(zone);
+    let zone = percent_decode(zone);
+    if zone.is_empty() {
+        return Err(Error::Url("an empty IPv6 zone".into()));
+    }
+    let index = match zone.parse::<u32>() {
+        Ok(index) => index,
+        Err(_) => nix::net::if_::if_nametoindex(zone.as_str())
+            .map_err(|_| Error::Url(format!("no network interface '{zone}' for the IPv6 zone")))?,
+    };
+    let at = start + open + 1;
+    let without = format!("{}{address}{}", &url[..at], &url[at + literal.len()..]);
+    Ok((without, Some(index)))
 }
 
 /// `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986 §3.1).
@@ -92,8 +131,23 @@ impl Target {
             }
             None => format!("http://{input}"),
         };
+        let (full, zone) = split_zone(&full)?;
         let url = ::url::Url::parse(&full).map_err(|e| Error::Url(e.to_string()))?;
-        Target::from_url(url)
+        let mut target = Target::from_url(url)?;
+        if zone.is_some() && !matches!(target.url.host(), Some(::url::Host::Ipv6(_))) {
+            return Err(Error::Url("a zone belongs to an IPv6 address".into()));
+        }
+        target.zone = zone;
+        Ok(target)
+    }
+
+    /// The same URL's next hop: `next` keeps this one's zone if it names the
+    /// same address (a relative redirect on a link-local server).
+    pub fn keep_zone(&self, mut next: Target) -> Target {
+        if next.url.host() == self.url.host() {
+            next.zone = self.zone;
+        }
+        next
     }
 
     /// Accepts an already parsed URL if fetch can speak to it (redirect targets).
@@ -105,7 +159,7 @@ impl Target {
         if url.host().is_none() {
             return Err(Error::Url("no host".into()));
         }
-        Ok(Target { url })
+        Ok(Target { url, zone: None })
     }
 
     pub fn scheme(&self) -> Scheme {
@@ -120,7 +174,10 @@ impl Target {
     pub fn host(&self) -> Host {
         match self.url.host() {
             Some(::url::Host::Ipv4(ip)) => Host::Ip(IpAddr::V4(ip)),
-            Some(::url::Host::Ipv6(ip)) => Host::Ip(IpAddr::V6(ip)),
+            Some(::url::Host::Ipv6(ip)) => match self.zone {
+                Some(zone) => Host::ScopedIpv6(ip, zone),
+                None => Host::Ip(IpAddr::V6(ip)),
+            },
             Some(::url::Host::Domain(name)) => Host::Name(name.to_owned()),
             None => Host::Name(String::new()), // from_url refuses host-less URLs
         }
@@ -310,6 +367,37 @@ mod tests {
         ] {
             assert_eq!(without_userinfo(input), shown, "{input}");
         }
+    }
+
+    #[test]
+    fn ipv6_zones_are_kept_apart_from_the_url() {
+        for input in [
+            "http://[::1%25lo]:8080/x",
+            "[::1%lo]:8080/x",
+            "http://[::1%251]:8080/x",
+        ] {
+            let t = Target::parse(input).unwrap();
+            assert!(
+                matches!(t.host(), Host::ScopedIpv6(ip, index) if ip == Ipv6Addr::LOCALHOST && index > 0),
+                "{input}: {:?}",
+                t.host()
+            );
+            assert_eq!(t.host_field(), "[::1]:8080", "{input}");
+            assert_eq!(t.request_target(), "/x");
+        }
+        for bad in ["http://[::1%25]/", "http://[::1%25no-such-if0]/"] {
+            let e = Target::parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 3, "{bad}: {e}");
+        }
+        // Brackets outside the host are no zone.
+        let t = Target::parse("http://h/%25[x%y]").unwrap();
+        assert_eq!(t.host(), Host::Name("h".into()));
+        // A redirect to the same address keeps the zone; to another, not.
+        let t = Target::parse("http://[::1%25lo]/").unwrap();
+        let same = t.keep_zone(Target::parse("http://[::1]/next").unwrap());
+        assert!(matches!(same.host(), Host::ScopedIpv6(..)));
+        let other = t.keep_zone(Target::parse("http://[::2]/").unwrap());
+        assert!(matches!(other.host(), Host::Ip(_)));
     }
 
     #[test]

@@ -249,6 +249,18 @@ fn ipv6_literal_urls_work() {
         Some(format!("[::1]:{}", server.addr().port()).as_str())
     );
     fetch().args(["-6", &url]).assert().success().stdout("six");
+
+    // With a zone (RFC 6874, as link-local addresses need): connected through
+    // that interface; the zone is not sent.
+    let zoned = format!("http://[::1%25lo]:{}/", server.addr().port());
+    fetch().arg(&zoned).assert().success().stdout("six");
+    let host = server
+        .requests()
+        .last()
+        .unwrap()
+        .field("Host")
+        .map(str::to_owned);
+    assert_eq!(host, Some(format!("[::1]:{}", server.addr().port())));
 }
 
 #[test]
