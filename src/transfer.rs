@@ -401,7 +401,7 @@ impl<'a> Transfer<'a> {
     ) -> Result<(BufReader<Stream>, Head), Error> {
         if let Some(mut conn) = pool.take(route) {
             trace.step(format_args!("Reusing the connection to {route}"));
-            conn.get_mut().socket_mut().renew(&self.limits())?;
+            conn.get_mut().socket_mut().renew(&self.limits());
             match self.request(&mut conn, true, range, trace) {
                 Ok(head) => return Ok((conn, head)),
                 Err(e @ (Error::EmptyReply | Error::Network { .. } | Error::Truncated(_))) => {
@@ -612,7 +612,7 @@ impl<'a> Transfer<'a> {
             (_, e) => e,
         })?;
         let Some(tls_config) = tls_config else {
-            socket.connected()?;
+            socket.connected();
             return Ok(Stream::Plain(socket));
         };
         // The CONNECT exchange and the handshake are part of connecting: the
@@ -630,7 +630,7 @@ impl<'a> Transfer<'a> {
         let mut session = tls::handshake(socket, &self.url.host(), tls_config, &mut |line| {
             trace.step(&line)
         })?;
-        session.sock.connected()?;
+        session.sock.connected();
         Ok(Stream::Tls(Box::new(session)))
     }
 

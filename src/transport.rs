@@ -120,7 +120,7 @@ pub fn connect(
     if let Ok(peer) = tcp.peer_addr() {
         trace(format!("Connected to {peer}"));
     }
-    Socket::new(
+    Ok(Socket::new(
         tcp,
         limits,
         ConnectPhase {
@@ -129,7 +129,7 @@ pub fn connect(
             timeout: limits.connect_timeout,
             step: None,
         },
-    )
+    ))
 }
 
 fn host_name(host: &Host) -> String {
@@ -330,26 +330,22 @@ pub struct Socket {
 }
 
 impl Socket {
-    fn new(tcp: TcpStream, limits: &Limits, connecting: ConnectPhase) -> Result<Socket, Error> {
-        let mut socket = Socket {
+    fn new(tcp: TcpStream, limits: &Limits, connecting: ConnectPhase) -> Socket {
+        Socket {
             tcp,
             read_timeout: limits.read_timeout,
             deadline: limits.deadline,
             connecting: Some(connecting),
             armed: None,
             write_armed: None,
-        };
-        socket.renew(limits)?;
-        Ok(socket)
+        }
     }
 
     /// Sets the limits of the transfer that uses the connection (a kept-alive
-    /// one serves several); the write timeout makes sure a server that never
-    /// reads our request cannot hang us either.
-    pub fn renew(&mut self, limits: &Limits) -> Result<(), Error> {
+    /// one serves several).
+    pub fn renew(&mut self, limits: &Limits) {
         self.read_timeout = limits.read_timeout;
         self.deadline = limits.deadline;
-        self.arm_writes()
     }
 
     /// Names what the connect phase is doing now, for its timeout's message.
@@ -361,24 +357,8 @@ impl Socket {
 
     /// Ends the connect phase: from now on `--read-timeout` (and `--max-time`)
     /// limit the socket.
-    pub fn connected(&mut self) -> Result<(), Error> {
+    pub fn connected(&mut self) {
         self.connecting = None;
-        self.arm_writes()
-    }
-
-    /// Sets the write timeout to what the current limits leave.
-    fn arm_writes(&mut self) -> Result<(), Error> {
-        let (left, _) = self.left().map_err(Error::from_read)?;
-        if self.write_armed != Some(left) {
-            self.tcp
-                .set_write_timeout(Some(left))
-                .map_err(|source| Error::Network {
-                    what: "setting up the connection failed",
-                    source,
-                })?;
-            self.write_armed = Some(left);
-        }
-        Ok(())
     }
 
     /// Whether a read would return at once (data, the peer's close, an error):
@@ -470,10 +450,22 @@ impl Socket {
     }
 }
 
+/// How far past what the limits leave a timeout set earlier may reach before
+/// it is set again: against a deadline (`--max-time`, the connect phase) the
+/// time left shrinks with every read, and a system call per read to follow it
+/// would cost more than the read.
+const ARM_SLACK: Duration = Duration::from_millis(10);
+
+/// Whether a socket timeout now `armed` must be set to `wait`: it may not be
+/// shorter (it would fire before the limit) nor longer by more than `ARM_SLACK`.
+fn needs_arming(armed: Option<Duration>, wait: Duration) -> bool {
+    armed.is_none_or(|armed| armed < wait || armed > wait + ARM_SLACK)
+}
+
 impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let (wait, by_max_time) = self.left()?;
-        if self.armed != Some(wait) {
+        if needs_arming(self.armed, wait) {
             self.tcp.set_read_timeout(Some(wait))?;
             self.armed = Some(wait);
         }
@@ -487,14 +479,18 @@ impl Read for Socket {
     }
 }
 
+/// Writes have the limits of reads: a server that never reads our request
+/// cannot hang us either.
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let (wait, by_max_time) = self.left()?;
+        if needs_arming(self.write_armed, wait) {
+            self.tcp.set_write_timeout(Some(wait))?;
+            self.write_armed = Some(wait);
+        }
         self.tcp.write(buf).map_err(|e| {
             if is_timeout(&e) {
-                match self.left() {
-                    Ok((_, by_max_time)) => self.timed_out(by_max_time),
-                    Err(expired) => expired,
-                }
+                self.timed_out(by_max_time)
             } else {
                 e
             }
@@ -510,6 +506,18 @@ impl Write for Socket {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn timeouts_are_set_again_only_when_they_must_be() {
+        let ms = Duration::from_millis;
+        assert!(needs_arming(None, ms(100)));
+        assert!(!needs_arming(Some(ms(100)), ms(100)));
+        // A deadline coming closer: the old timeout may reach a little past it.
+        assert!(!needs_arming(Some(ms(100)), ms(95)));
+        assert!(needs_arming(Some(ms(100)), ms(80)));
+        // Shorter than the limits allow would fire early.
+        assert!(needs_arming(Some(ms(100)), ms(101)));
+    }
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
