@@ -54,8 +54,11 @@ pub fn run(
     results.resize_with(config.jobs.len(), || None);
 
     // Connections stay open between the transfers of one worker (each has its
-    // own pool); a single URL says `Connection: close` (DESIGN §5).
-    let new_pool = || Pool::new(!single);
+    // own pool); a single URL says `Connection: close` (DESIGN §5), and so
+    // may the user, for every URL (RFC 9112 §9.6: then no second request).
+    let workers = config.parallel.clamp(1, config.jobs.len().max(1));
+    let keep = !single && !asks_to_close(&config.headers);
+    let new_pool = || Pool::for_worker(keep, workers);
     let run_one = |i: usize, pool: &mut Pool| {
         let job = match &config.jobs[i] {
             Ok(job) => job,
@@ -95,7 +98,6 @@ pub fn run(
         results[i] = Some(result.map(|state| Outcome { facts, state }));
     };
 
-    let workers = config.parallel.clamp(1, config.jobs.len().max(1));
     if workers == 1 {
         let mut pool = new_pool();
         for i in 0..config.jobs.len() {
@@ -133,7 +135,27 @@ pub fn run(
         let stderr = stderr.into_inner().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(stderr, "fetch: {}", summary(&results, started.elapsed()));
     }
-    results.into_iter().collect()
+    // The first failure in input order decides, but a reader of stdout that
+    // hung up (exit 0) is no failure: a later real one still counts.
+    let mut failure: Option<Error> = None;
+    let mut outcomes = Vec::with_capacity(results.len());
+    for result in results {
+        match result {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(e) => {
+                if failure
+                    .as_ref()
+                    .is_none_or(|first| first.exit_code() == 0 && e.exit_code() != 0)
+                {
+                    failure = Some(e);
+                }
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(outcomes),
+    }
 }
 
 /// What `-w` says about one transfer, failed ones included.
@@ -156,6 +178,16 @@ fn report_of(facts: &Facts, result: &Result<State, Error>) -> Report {
     }
 }
 
+/// Whether the user's `-H Connection: ...` asks for `close`.
+fn asks_to_close(headers: &[(String, String)]) -> bool {
+    headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("connection")
+            && value
+                .split(',')
+                .any(|token| token.trim().eq_ignore_ascii_case("close"))
+    })
+}
+
 /// The bar's label: the file name, else the URL.
 fn label(job: &Job) -> String {
     match &job.output {
@@ -172,6 +204,7 @@ fn summary(results: &[Result<Outcome, Error>], elapsed: std::time::Duration) -> 
     let mut downloaded = 0;
     let mut current = 0;
     let mut failed = 0;
+    let mut stopped = 0;
     let mut bytes = 0;
     for r in results {
         match r {
@@ -180,6 +213,7 @@ fn summary(results: &[Result<Outcome, Error>], elapsed: std::time::Duration) -> 
                 bytes += o.facts.bytes;
             }
             Ok(_) => current += 1,
+            Err(e) if e.exit_code() == 0 => stopped += 1,
             Err(_) => failed += 1,
         }
     }
@@ -194,6 +228,9 @@ fn summary(results: &[Result<Outcome, Error>], elapsed: std::time::Duration) -> 
     }
     if failed > 0 {
         text.push_str(&format!(", {failed} failed"));
+    }
+    if stopped > 0 {
+        text.push_str(&format!(", {stopped} stopped (the reader of stdout left)"));
     }
     text
 }

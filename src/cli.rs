@@ -420,8 +420,14 @@ fn read_input_file(path: &Path) -> Result<Vec<String>, Error> {
 
 /// Outputs that would collide: two URLs writing one file (any number may
 /// write `/dev/null`, as with curl), several bodies interleaving on stdout, or
-/// `-C` without a file to continue.
-fn check_outputs(jobs: &[Result<Job, BadUrl>], parallel: u16, resume: bool) -> Result<(), Error> {
+/// `-w` lines of other transfers landing inside one, or `-C` without a file to
+/// continue.
+fn check_outputs(
+    jobs: &[Result<Job, BadUrl>],
+    parallel: u16,
+    resume: bool,
+    write_out: bool,
+) -> Result<(), Error> {
     let mut files = std::collections::HashSet::new();
     let mut to_stdout = 0;
     for job in jobs.iter().flatten() {
@@ -449,6 +455,13 @@ fn check_outputs(jobs: &[Result<Job, BadUrl>], parallel: u16, resume: bool) -> R
     if to_stdout > 1 && parallel > 1 {
         return Err(Error::Usage(
             "with -j, at most one URL may write to stdout".into(),
+        ));
+    }
+    if to_stdout > 0 && parallel > 1 && write_out && jobs.len() > 1 {
+        return Err(Error::Usage(
+            "with -j, -w lines would land inside the body on stdout \
+             (give that URL -o FILE, or leave out -j)"
+                .into(),
         ));
     }
     Ok(())
@@ -678,7 +691,7 @@ impl Args {
             };
             jobs.push(Ok(Job { url, output }));
         }
-        check_outputs(&jobs, self.parallel, self.resume)?;
+        check_outputs(&jobs, self.parallel, self.resume, self.write_out.is_some())?;
         if let Some(dir) = &self.output_dir {
             std::fs::create_dir_all(dir).map_err(|source| Error::Write {
                 path: dir.clone(),

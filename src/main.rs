@@ -20,6 +20,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
 
+    if config.parallel > 1 && config.jobs.len() > 1 {
+        raise_descriptor_limit();
+    }
+
     // Ctrl-C: leave no FILE.part behind (DESIGN §3); 130 is the shell's code for SIGINT.
     let _ = ctrlc::set_handler(|| {
         fetch::output::remove_partial_files();
@@ -46,6 +50,19 @@ fn main() -> ExitCode {
     match fetch::run(&config, sinks, &mut print_error) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => ExitCode::from(e.exit_code()),
+    }
+}
+
+/// A batch at `-j 256` holds a socket and a file per worker, and idle kept
+/// connections: more than the usual soft limit of 1,024 descriptors allows.
+/// The soft limit is raised to the hard one, as the limit is meant to be used
+/// (Go's runtime does the same); if that fails, fetch runs as it is.
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
 

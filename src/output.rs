@@ -7,12 +7,18 @@ use crate::error::Error;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
 /// `.part` files being written by this process, so an interrupt can remove
 /// them, each with whether `-C` keeps it (then only while it is empty).
 static PARTIAL_FILES: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
+
+/// Held shared by a transfer while it creates a FILE.part and registers it,
+/// and exclusively by the Ctrl-C handler, so that no FILE.part comes into
+/// being that the handler does not see (workers of a batch create theirs at
+/// the same time).
+static CREATING: RwLock<()> = RwLock::new(());
 
 fn partial_files() -> MutexGuard<'static, Vec<(PathBuf, bool)>> {
     PARTIAL_FILES
@@ -27,6 +33,7 @@ fn partial_files() -> MutexGuard<'static, Vec<(PathBuf, bool)>> {
 /// registry locked, so that no transfer registers a new one before the
 /// process exits. Call it only right before exiting.
 pub fn remove_partial_files() {
+    let creating = CREATING.write().unwrap_or_else(|e| e.into_inner());
     let files = partial_files();
     for (part, keep) in files.iter() {
         let empty = || fs::symlink_metadata(part).is_ok_and(|m| m.is_file() && m.len() == 0);
@@ -36,6 +43,7 @@ pub fn remove_partial_files() {
         }
     }
     std::mem::forget(files);
+    std::mem::forget(creating);
 }
 
 /// `FILE` + `.part`, beside FILE.
@@ -396,12 +404,14 @@ impl PartFile {
             },
             source,
         };
+        let creating = CREATING.read().unwrap_or_else(|e| e.into_inner());
         let (file, len) = open_locked(&part).map_err(write_error)?;
+        partial_files().push((part.clone(), keep));
+        drop(creating);
         if let Some(mode) = mode {
             use std::os::unix::fs::PermissionsExt;
             let _ = file.set_permissions(fs::Permissions::from_mode(mode));
         }
-        partial_files().push((part.clone(), keep));
         let mut part_file = PartFile {
             file,
             part,

@@ -11,6 +11,10 @@ use std::io::BufReader;
 /// for a list that alternates between a few hosts, few enough to be polite.
 pub const MAX_IDLE: usize = 4;
 
+/// Idle connections all workers together keep at most: with `-j 256`, four
+/// each would hold 1,024 descriptors, the usual limit, doing nothing.
+pub const MAX_IDLE_IN_ALL: usize = 64;
+
 /// Where a connection leads: the origin and the proxy it goes through. Only a
 /// connection with the same route can carry the next request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,23 +38,33 @@ impl std::fmt::Display for Route {
 
 /// The idle connections of one worker.
 pub struct Pool {
-    enabled: bool,
+    max_idle: usize,
     idle: Vec<(Route, BufReader<Stream>)>,
 }
 
 impl Pool {
-    /// A pool that keeps connections for the transfers that follow, or with
-    /// `keep` false one that keeps nothing (requests say `Connection: close`).
-    pub fn new(keep: bool) -> Pool {
+    /// A pool that keeps up to `max_idle` connections for the transfers that
+    /// follow; with 0 one that keeps nothing (requests say `Connection: close`).
+    pub fn new(max_idle: usize) -> Pool {
         Pool {
-            enabled: keep,
+            max_idle,
             idle: Vec::new(),
+        }
+    }
+
+    /// The pools of a batch's workers: `workers` share `MAX_IDLE_IN_ALL` idle
+    /// connections (each at least one, at most `MAX_IDLE`), unless `keep` is
+    /// false (a single URL, or the user's `Connection: close`).
+    pub fn for_worker(keep: bool, workers: usize) -> Pool {
+        match keep {
+            true => Pool::new((MAX_IDLE_IN_ALL / workers.max(1)).clamp(1, MAX_IDLE)),
+            false => Pool::new(0),
         }
     }
 
     /// Whether requests should ask for the connection to stay open.
     pub fn enabled(&self) -> bool {
-        self.enabled
+        self.max_idle > 0
     }
 
     /// An idle connection for `route` that still looks usable: nothing unread
@@ -67,10 +81,10 @@ impl Pool {
     /// allows another request on it, unless it holds bytes past that response
     /// (a server that sends more than it framed is not trusted twice).
     pub fn put(&mut self, route: Route, conn: BufReader<Stream>) {
-        if !self.enabled || !conn.buffer().is_empty() {
+        if !self.enabled() || !conn.buffer().is_empty() {
             return;
         }
-        if self.idle.len() >= MAX_IDLE {
+        if self.idle.len() >= self.max_idle {
             self.idle.remove(0);
         }
         self.idle.push((route, conn));
@@ -160,7 +174,7 @@ mod tests {
     #[test]
     fn keeps_a_few_by_route_and_drops_the_oldest() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut pool = Pool::new(true);
+        let mut pool = Pool::new(MAX_IDLE);
         let mut servers = vec![];
         for i in 0..=MAX_IDLE {
             let (conn, server) = pair(&listener);
@@ -176,10 +190,19 @@ mod tests {
     }
 
     #[test]
+    fn the_workers_of_a_batch_share_the_idle_connections() {
+        assert_eq!(Pool::for_worker(true, 1).max_idle, MAX_IDLE);
+        assert_eq!(Pool::for_worker(true, 16).max_idle, MAX_IDLE);
+        assert_eq!(Pool::for_worker(true, 32).max_idle, 2);
+        assert_eq!(Pool::for_worker(true, 256).max_idle, 1);
+        assert!(!Pool::for_worker(false, 8).enabled());
+    }
+
+    #[test]
     fn a_connection_the_server_wrote_to_or_closed_is_not_reused() {
         use std::io::Write;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut pool = Pool::new(true);
+        let mut pool = Pool::new(MAX_IDLE);
         let (conn, mut server) = pair(&listener);
         pool.put(route("h"), conn);
         server.write_all(b"HTTP/1.1 200 OK\r\n").unwrap();
@@ -204,7 +227,7 @@ mod tests {
     #[test]
     fn a_pool_that_does_not_keep_keeps_nothing() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut pool = Pool::new(false);
+        let mut pool = Pool::new(0);
         let (conn, _server) = pair(&listener);
         pool.put(route("h"), conn);
         assert!(pool.take(&route("h")).is_none());

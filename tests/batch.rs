@@ -221,6 +221,36 @@ fn verbose_lines_of_parallel_transfers_stay_whole() {
     assert_eq!(names_in(dir.path()).len(), 64);
 }
 
+/// A reader of stdout that leaves is no failure (exit 0), but it does not
+/// hide a real failure later in the list.
+#[test]
+fn a_reader_that_left_does_not_hide_a_later_failure() {
+    let big = vec![b'x'; 8 << 20];
+    let server = Server::start(move |req: &Recorded| match req.target() {
+        "/big" => vec![Step::Send(response("200 OK", &[], &big))],
+        _ => vec![Step::Send(response("404 Not Found", &[], b""))],
+    });
+    let dir = temp();
+    let mut child = fetch()
+        .current_dir(dir.path())
+        .args(["-o", "-", &server.url("/big"), &server.url("/gone")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    std::io::Read::read_exact(&mut stdout, &mut [0u8; 1]).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(22), "{stderr}");
+    assert!(stderr.contains("/gone: HTTP 404"), "{stderr}");
+    assert!(
+        stderr.ends_with(", 1 failed, 1 stopped (the reader of stdout left)\n"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn parallel_downloads_all_arrive() {
     let server = files_server();
@@ -283,6 +313,15 @@ fn colliding_outputs_are_usage_errors() {
         .args([&server.url("/a"), "-o", "x", "-o", "y", "-o", "z"])
         .assert()
         .code(2);
+    // -w lines of the others would land inside the body on stdout.
+    fetch()
+        .args(["-j", "2", "-w", "%{http_code}\n", "-o", "-"])
+        .args([server.url("/a"), server.url("/b")])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "-w lines would land inside the body",
+        ));
     // One file, spelt two ways.
     let dir = temp();
     fetch()

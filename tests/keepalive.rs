@@ -328,4 +328,15 @@ fn connection_close_from_the_user_gives_each_url_its_own_connection() {
         let said: Vec<_> = fields.iter().filter(|(n, _)| *n == "Connection").collect();
         assert_eq!(said, [&("Connection", "close")], "{}", req.raw);
     }
+
+    // A server that does not answer `close` in kind still gets no second
+    // request on the connection (RFC 9112 §9.6).
+    let server = keeping_server();
+    fetch()
+        .current_dir(dir.path())
+        .args(["-s", "-H", "connection: Close", "-j", "1"])
+        .args([server.url("/d"), server.url("/e"), server.url("/f")])
+        .assert()
+        .success();
+    assert_eq!(connections(&server), [0, 1, 2]);
 }
