@@ -430,11 +430,19 @@ fn check_outputs(
 ) -> Result<(), Error> {
     let mut files = std::collections::HashSet::new();
     let mut to_stdout = 0;
+    // `./a`, `a` and `$PWD/a` are one file: compared as absolute paths without
+    // `.` components (the working directory read once, not once a URL).
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let same_file = |path: &Path| -> PathBuf {
+        cwd.join(path)
+            .components()
+            .filter(|c| *c != std::path::Component::CurDir)
+            .collect()
+    };
     for job in jobs.iter().flatten() {
         match &job.output {
             Output::File(path) => {
-                // `./a`, `a` and `$PWD/a` are one file.
-                let same = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                let same = same_file(path);
                 if same.as_os_str() != "/dev/null" && !files.insert(same) {
                     return Err(Error::Usage(format!(
                         "two URLs would write {} (name one of them with -o)",
@@ -681,7 +689,16 @@ impl Args {
                 }
             };
             let output = match self.output.get(i) {
-                Some(p) if p.as_os_str() == "-" => Output::Stdout,
+                // The names of the descriptor fetch already has: written
+                // through it, so `>> log` appends and `{ ...; } > f` keeps
+                // what others wrote there (reopening by name would not).
+                Some(p)
+                    if ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
+                        .iter()
+                        .any(|name| p.as_os_str() == *name) =>
+                {
+                    Output::Stdout
+                }
                 Some(p) => Output::File(p.clone()),
                 None if remote_names => {
                     let dir = self.output_dir.clone().unwrap_or_default();

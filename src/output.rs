@@ -356,6 +356,10 @@ pub struct PartFile {
     /// Whether a FILE.part.meta may be beside FILE.part (`-C`, or a FILE.part
     /// left by an earlier run): then it goes when FILE.part does.
     may_have_meta: bool,
+    /// The permission bits of the FILE it replaces, given to the body only
+    /// when it becomes FILE: a read-only mode on FILE.part would keep the
+    /// next run (after a kill, or with -C) from opening it again.
+    mode: Option<u32>,
     committed: bool,
 }
 
@@ -392,6 +396,7 @@ impl PartFile {
                 anonymous: true,
                 keep,
                 may_have_meta: false,
+                mode,
                 committed: false,
             };
             return Ok((part_file, None));
@@ -408,10 +413,6 @@ impl PartFile {
         let (file, len) = open_locked(&part).map_err(write_error)?;
         partial_files().push((part.clone(), keep));
         drop(creating);
-        if let Some(mode) = mode {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = file.set_permissions(fs::Permissions::from_mode(mode));
-        }
         let mut part_file = PartFile {
             file,
             part,
@@ -419,6 +420,7 @@ impl PartFile {
             anonymous: false,
             keep,
             may_have_meta: keep || len > 0,
+            mode,
             committed: false,
         };
         let resume = if keep { part_file.resume_point() } else { None };
@@ -502,6 +504,10 @@ impl PartFile {
             path: self.dest.clone(),
             source,
         };
+        if let Some(mode) = self.mode {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = self.file.set_permissions(fs::Permissions::from_mode(mode));
+        }
         if self.anonymous {
             match link_anonymous(&self.file, &self.dest) {
                 Ok(()) => {
@@ -911,6 +917,21 @@ mod tests {
         assert_eq!(fs::read(&dest).unwrap(), b"new");
         let mode = fs::metadata(&dest).unwrap().permissions().mode();
         assert_eq!(mode & 0o7777, 0o600);
+
+        // A read-only FILE: its FILE.part stays writable until it becomes
+        // FILE, or a run that finds it left behind could not open it again.
+        fs::set_permissions(&dest, fs::Permissions::from_mode(0o444)).unwrap();
+        let mut sink = Sink::open(&Output::File(dest.clone()), true).unwrap().0;
+        sink.write(&mut io::sink(), b"cut").unwrap();
+        drop(sink); // kept, as with -C
+        let part_mode = fs::metadata(part_path(&dest)).unwrap().permissions().mode();
+        assert_ne!(part_mode & 0o200, 0, "{part_mode:o}");
+        let mut sink = Sink::open(&Output::File(dest.clone()), true).unwrap().0;
+        sink.write(&mut io::sink(), b"whole").unwrap();
+        sink.finish(&mut io::sink()).unwrap();
+        let mode = fs::metadata(&dest).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o444);
+        assert_eq!(fs::read(&dest).unwrap(), b"whole");
     }
 
     #[test]

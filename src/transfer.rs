@@ -51,7 +51,7 @@ pub fn run(
         Ok(_) => bar.finish(),
         Err(_) => bar.clear(),
     }
-    let facts = transfer.facts(result.is_ok());
+    let facts = transfer.facts(matches!(result, Ok(State::Downloaded)));
     (result, facts)
 }
 
@@ -271,7 +271,8 @@ impl<'a> Transfer<'a> {
     }
 
     /// What `-w` reports: the last response's status and Content-Type, the
-    /// bytes received, the last URL; the body's digest only when `complete`.
+    /// bytes received, the last URL; the body's digest only when `complete`
+    /// (downloaded now: not found complete or up to date, nothing was hashed).
     fn facts(&self, complete: bool) -> Facts {
         let (status, content_type) = match &self.response {
             Some((status, content_type)) => (*status, content_type.clone()),
@@ -461,11 +462,13 @@ impl<'a> Transfer<'a> {
         };
         // Where the body written so far must end: after the bytes of a 206's
         // Content-Range (for a resume, the whole length: `check_partial` made
-        // sure), or of a body written as sent, its Content-Length.
+        // sure), or of a body written as sent, its Content-Length. Decoded
+        // bytes (--compressed) are not counted against either.
         let end = match (head.status, kind) {
+            _ if !codings.is_empty() => None,
             (206, _) => content_range(head)
                 .map(|(first, last, _)| self.written.saturating_add(last - first + 1)),
-            (_, BodyKind::Length(n)) if codings.is_empty() => Some(self.written.saturating_add(n)),
+            (_, BodyKind::Length(n)) => Some(self.written.saturating_add(n)),
             _ => None,
         };
         // The server's own digests describe the content as sent (before

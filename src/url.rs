@@ -86,13 +86,26 @@ fn is_scheme_name(s: &str) -> bool {
 
 /// `input` as it may be shown in a message: without the userinfo (a password)
 /// of its authority, like `Target::display`, for input that may not parse.
+/// A password may hold `/`, `?` or `#` unescaped (that is often why the URL
+/// does not parse), so when a `:` that is not a port's comes before the first
+/// of them, everything up to the last `@` is taken for userinfo: better a
+/// message that shows too little than one that shows a password.
 pub fn without_userinfo(input: &str) -> String {
     let (prefix, rest) = match input.split_once("://") {
         Some((scheme, rest)) if is_scheme_name(scheme) => (&input[..scheme.len() + 3], rest),
         _ => ("", input),
     };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    match authority.rfind('@') {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let password_before_end = authority
+        .split_once(':')
+        .is_some_and(|(_, after)| !after.bytes().all(|b| b.is_ascii_digit()));
+    let userinfo_end = match authority.rfind('@') {
+        Some(at) => Some(at),
+        None if password_before_end => rest.rfind('@'),
+        None => None,
+    };
+    match userinfo_end {
         Some(at) => format!("{prefix}{}", &rest[at + 1..]),
         None => input.to_owned(),
     }
@@ -364,6 +377,10 @@ mod tests {
             ("ftp://u:p@h", "ftp://h"),
             ("h/a?u=x:y@z", "h/a?u=x:y@z"),
             ("http://h/", "http://h/"),
+            ("http://bob:pa#ss@h:1/", "http://h:1/"),
+            ("http://bob:pa?ss@h:1/", "http://h:1/"),
+            ("http://bob:pa/ss@h:1/x", "http://h:1/x"),
+            ("http://h:8080/a?u=x@y", "http://h:8080/a?u=x@y"),
         ] {
             assert_eq!(without_userinfo(input), shown, "{input}");
         }

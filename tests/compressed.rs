@@ -125,6 +125,30 @@ fn a_coding_on_a_response_without_a_body_is_not_an_error() {
         .stdout(predicate::str::ends_with("\r\n\r\n[]"));
 }
 
+/// A 206 the user asked for (`-H Range`) is decoded like a 200: its
+/// Content-Range counts the bytes as sent, not the decoded ones.
+#[test]
+fn a_compressed_range_is_decoded() {
+    let sent = gzip(&text());
+    let range = format!("Content-Range: bytes 0-{}/{}", sent.len() - 1, sent.len());
+    let server = Server::bytes(response(
+        "206 Partial Content",
+        &["Content-Encoding: gzip", &range],
+        &sent,
+    ));
+    fetch()
+        .args([
+            "-s",
+            "--compressed",
+            "-H",
+            "Range: bytes=0-",
+            &server.url("/"),
+        ])
+        .assert()
+        .success()
+        .stdout(text());
+}
+
 #[test]
 fn a_cut_compressed_body_is_still_18() {
     let body = gzip(&text());

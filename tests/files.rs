@@ -107,9 +107,8 @@ fn non_regular_files_are_written_directly() {
         .success();
 }
 
-/// `-o /dev/stdout` with stdout on a file, and any FILE that is a symlink to a
-/// regular file: the file it names gets the body (the link stays a link), as
-/// with curl; a pipe behind /dev/stdout is written directly.
+/// Any FILE that is a symlink to a regular file: the file it names gets the
+/// body (the link stays a link), as with curl; `-o /dev/stdout` is stdout.
 #[test]
 fn a_symlink_to_a_file_is_written_through() {
     let server = Server::body("through the link");
@@ -133,6 +132,18 @@ fn a_symlink_to_a_file_is_written_through() {
         .assert()
         .success()
         .stdout("into a pipe");
+
+    // `-o /dev/stdout` is stdout itself: `>> log` appends.
+    let server = Server::body("appended");
+    let log = dir.path().join("log");
+    fs::write(&log, "before\n").unwrap();
+    let append = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    fetch()
+        .args(["-s", &server.url("/"), "-o", "/dev/stdout"])
+        .stdout(append)
+        .assert()
+        .success();
+    assert_eq!(fs::read_to_string(&log).unwrap(), "before\nappended");
 }
 
 /// Starts fetch on a server that sends part of a body and then waits; returns

@@ -114,6 +114,29 @@ fn failed_transfers_report_what_happened_before_the_failure() {
     );
 }
 
+/// Nothing downloaded, nothing hashed: a FILE found complete (`-C`) has no
+/// digest to report.
+#[test]
+fn no_digest_without_a_download() {
+    let server = Server::body("new");
+    let dir = temp();
+    let file = dir.path().join("done");
+    std::fs::write(&file, "hi\n").unwrap();
+    fetch()
+        .args([
+            "-s",
+            "-C",
+            &server.url("/"),
+            "-w",
+            "[%{digest_sha256}]",
+            "-o",
+        ])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout("[]");
+}
+
 #[test]
 fn unknown_variables_are_usage_errors() {
     fetch()
