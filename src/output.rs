@@ -135,19 +135,8 @@ impl Sink {
                 "ends in '/': a directory, not a file",
             )));
         }
-        // One lookup, which does not follow a symlink; a symlink to a regular
-        // file is followed, and the file it names is what gets replaced.
-        let resolved: PathBuf;
-        let (path, metadata) = match fs::symlink_metadata(path) {
-            Ok(meta) if meta.file_type().is_symlink() => match link_target(path) {
-                Some((target, meta)) => {
-                    resolved = target;
-                    (resolved.as_path(), Ok(meta))
-                }
-                None => (path, fs::metadata(path)),
-            },
-            other => (path, other),
-        };
+        let (path, metadata) = resolve(path);
+        let path = path.as_ref();
         let write_error = |source| Error::Write {
             path: path.to_owned(),
             source,
@@ -573,6 +562,20 @@ fn link_anonymous(file: &File, to: &Path) -> io::Result<()> {
         AtFlags::AT_SYMLINK_FOLLOW,
     )
     .map_err(io::Error::from)
+}
+
+/// Where a body for FILE `path` goes, and what is there: `path` itself (one
+/// lookup, which does not follow a symlink), or, when it is a symlink to a
+/// regular file, the file it names, which is what gets replaced (and beside
+/// which FILE.part goes). `-C` asks the same question before it opens.
+pub fn resolve(path: &Path) -> (std::borrow::Cow<'_, Path>, io::Result<fs::Metadata>) {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => match link_target(path) {
+            Some((target, meta)) => (target.into(), Ok(meta)),
+            None => (path.into(), fs::metadata(path)),
+        },
+        other => (path.into(), other),
+    }
 }
 
 /// The regular file a symlink at `path` names, and its metadata: `None` when

@@ -259,8 +259,12 @@ impl<'a> Transfer<'a> {
         let Output::File(path) = &self.job.output else {
             return false;
         };
+        if !self.config.files.resume {
+            return false;
+        }
+        let (path, metadata) = crate::output::resolve(path);
         let complete =
-            self.config.files.resume && path.is_file() && !crate::output::part_path(path).exists();
+            metadata.is_ok_and(|m| m.is_file()) && !crate::output::part_path(&path).exists();
         if complete {
             trace.step(format_args!(
                 "{} is complete (no FILE.part): nothing to do",

@@ -95,6 +95,27 @@ fn continue_never_stitches_two_versions() {
     assert!(new.request().field("Range").is_some());
 }
 
+/// FILE a symlink to an older copy: the download replaces the file it names,
+/// and `-C` continues the FILE.part beside that file, not beside the link.
+#[test]
+fn continue_through_a_symlink_continues_the_part_beside_its_target() {
+    let server = Server::start(|req: &Recorded| Resource::new(body(), "v1").answer(req, None));
+    let dir = temp();
+    let target = dir.path().join("data.bin");
+    fs::write(&target, "an older copy").unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink("data.bin", &link).unwrap();
+    // What a cut `fetch -C -o link` left.
+    left_by_continue(&target, &body()[..80_000], Some(200_000));
+    fetch_to(&["-C"], &server.url("/data.bin"), &link).success();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "not taken for complete");
+    assert_eq!(requests[0].field("Range"), Some("bytes=80000-"));
+    assert!(fs::read(&target).unwrap() == body());
+    assert_eq!(names_in(dir.path()), ["data.bin", "link"]);
+    assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+}
+
 #[test]
 fn continue_with_a_finished_file_does_nothing() {
     let server = Server::body("never asked");
