@@ -100,10 +100,11 @@ fn system_roots(trace: &mut dyn FnMut(String)) -> Result<RootCertStore, Error> {
 /// list), or `None` when neither names anything. As in OpenSSL, they replace
 /// the system's roots; unlike OpenSSL, which then trusts nothing and fails
 /// every handshake (60), a file that cannot be read, holds no certificate or
-/// is not a PEM file, or a directory that cannot be opened, is exit 77, as
-/// `--cacert` is: a typo must neither fall back to other roots nor look like
-/// the server's fault. A file inside a directory that cannot be read is
-/// skipped, as OpenSSL skips it.
+/// is not a PEM file, or directories of which none can be opened, is exit 77,
+/// as `--cacert` is: a typo must neither fall back to other roots nor look
+/// like the server's fault. A directory of the list that is not there, and a
+/// file inside one that cannot be read, are skipped, as OpenSSL skips them
+/// (`-v` says so): a list naming the usual places of several systems works.
 fn roots_from_env(
     file: Option<&std::ffi::OsStr>,
     dirs: Option<&std::ffi::OsStr>,
@@ -152,9 +153,13 @@ fn load_env_roots(
         ));
         certs.extend(found.certs);
     }
+    let mut unopened = None;
     for dir in dirs {
         if let Err(e) = std::fs::read_dir(dir) {
-            return Err(fail(CERT_DIR_VAR, dir, &crate::error::plain(&e)));
+            let why = crate::error::plain(&e);
+            trace(format!("{CERT_DIR_VAR}: skipped {}: {why}", dir.display()));
+            unopened.get_or_insert((dir, why));
+            continue;
         }
         let found = load_certs_from_paths(None, Some(dir));
         for e in &found.errors {
@@ -173,9 +178,10 @@ fn load_env_roots(
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(certs);
     if roots.is_empty() {
-        return Err(match (file, dirs.first()) {
-            (Some(path), _) => fail(CERT_FILE_VAR, path, "no usable certificates"),
-            (None, dir) => fail(
+        return Err(match (file, unopened, dirs.first()) {
+            (Some(path), _, _) => fail(CERT_FILE_VAR, path, "no usable certificates"),
+            (None, Some((dir, why)), _) => fail(CERT_DIR_VAR, dir, &why),
+            (None, None, dir) => fail(
                 CERT_DIR_VAR,
                 dir.map_or(std::path::Path::new(""), |d| d.as_path()),
                 "no certificates in the directory",
@@ -426,7 +432,7 @@ mod tests {
         assert_eq!(from_env(Some(&ca), None).unwrap().unwrap(), 1);
         let certs = dir.path().to_str().unwrap();
         assert_eq!(from_env(None, Some(certs)).unwrap().unwrap(), 1);
-        // The file and the directories add up (a missing directory does not).
+        // The file and the directories add up.
         let other = tempfile::tempdir().unwrap();
         std::fs::write(other.path().join("b.pem"), ca_pem()).unwrap();
         let third = tempfile::tempdir().unwrap();
@@ -434,14 +440,10 @@ mod tests {
         let both = format!("{certs}:{}", other.path().display());
         let file = third.path().join("c.pem");
         assert_eq!(from_env(Some(&file), Some(&both)).unwrap().unwrap(), 3);
-        let with_missing = format!("{certs}:/nonexistent-fetch-test-dir");
-        assert_eq!(
-            from_env(None, Some(&with_missing))
-                .unwrap()
-                .unwrap_err()
-                .exit_code(),
-            77
-        );
+        // A directory of the list that is not there is skipped, as OpenSSL
+        // skips it: lists name the usual places of several systems.
+        let with_missing = format!("/nonexistent-fetch-test-dir:{certs}");
+        assert_eq!(from_env(None, Some(&with_missing)).unwrap().unwrap(), 1);
     }
 
     #[test]
