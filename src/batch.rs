@@ -92,8 +92,19 @@ pub fn run(
                 text.into_bytes()
             };
             let mut out = Shared(&stdout);
-            // A closed stdout is the reader's choice; the transfer's result stands.
-            let _ = progress.suspend(|| out.write_all(&text).and_then(|()| out.flush()));
+            let mut write = || out.write_all(&text).and_then(|()| out.flush());
+            // A closed stdout is the reader's choice; the transfer's result
+            // stands. Bars (on stderr) step aside only for a terminal stdout,
+            // which they share; a lone transfer's bar is done: the line goes
+            // below it. (Stepping aside redraws only the bars still running.)
+            let _ = if !stdout_is_terminal {
+                write()
+            } else if single {
+                progress.finish();
+                write()
+            } else {
+                progress.suspend(write)
+            };
         }
         results[i] = Some(result.map(|state| Outcome { facts, state }));
     };

@@ -9,32 +9,46 @@ fn is_active(b: u8) -> bool {
     (b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || b == 0x7f
 }
 
-/// True when `bytes[i..]` starts a UTF-8 encoded C1 control (U+0080..U+009F),
-/// which terminals treat like ESC sequences (U+009B is CSI).
-fn is_c1(bytes: &[u8], i: usize) -> bool {
-    bytes[i] == 0xc2 && bytes.get(i + 1).is_some_and(|b| (0x80..=0x9f).contains(b))
+/// True for C1 controls (U+0080..U+009F), which terminals treat like ESC
+/// sequences (U+009B is CSI); as raw bytes 0x80..0x9F outside UTF-8 too
+/// (a terminal set to 8-bit controls or Latin-1 acts on those).
+fn is_c1(c: u32) -> bool {
+    (0x80..=0x9f).contains(&c)
 }
 
 /// Bytes for a terminal: control bytes other than TAB, CR and LF, and C1
-/// controls, become `\xNN`; everything else is unchanged.
+/// controls (UTF-8 encoded or raw), become `\xNN`; everything else, valid
+/// UTF-8 or not, is unchanged.
 pub fn for_terminal(bytes: &[u8]) -> Cow<'_, [u8]> {
-    let clean = (0..bytes.len()).all(|i| !is_active(bytes[i]) && !is_c1(bytes, i));
-    if clean {
+    if bytes.iter().all(|&b| b < 0x80 && !is_active(b)) {
         return Cow::Borrowed(bytes);
     }
     let mut out = Vec::with_capacity(bytes.len() + 16);
-    let mut i = 0;
-    while i < bytes.len() {
-        if is_c1(bytes, i) {
-            out.extend_from_slice(format!("\\xc2\\x{:02x}", bytes[i + 1]).as_bytes());
-            i += 2;
-        } else if is_active(bytes[i]) {
-            out.extend_from_slice(format!("\\x{:02x}", bytes[i]).as_bytes());
-            i += 1;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+    let escape = |out: &mut Vec<u8>, raw: &[u8]| {
+        for b in raw {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
         }
+    };
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let mut utf8 = [0u8; 4];
+            let encoded = c.encode_utf8(&mut utf8).as_bytes();
+            if is_c1(c as u32) || (c.is_ascii() && is_active(c as u8)) {
+                escape(&mut out, encoded);
+            } else {
+                out.extend_from_slice(encoded);
+            }
+        }
+        for &b in chunk.invalid() {
+            if is_c1(u32::from(b)) {
+                escape(&mut out, &[b]);
+            } else {
+                out.push(b);
+            }
+        }
+    }
+    if out == bytes {
+        return Cow::Borrowed(bytes);
     }
     Cow::Owned(out)
 }
@@ -79,6 +93,11 @@ mod tests {
         assert_eq!(&*for_terminal("x\u{9b}y".as_bytes()), b"x\\xc2\\x9by");
         // Other UTF-8 stays as it is.
         assert_eq!(&*for_terminal("é€".as_bytes()), "é€".as_bytes());
+        // A raw C1 byte (8-bit CSI) is escaped; 0x9b inside UTF-8 ("ě") and
+        // Latin-1 letters are not.
+        assert_eq!(&*for_terminal(b"a\x9b31mb"), b"a\\x9b31mb");
+        assert_eq!(&*for_terminal("ě".as_bytes()), "ě".as_bytes());
+        assert_eq!(&*for_terminal(b"caf\xe9 \x85"), b"caf\xe9 \\x85");
     }
 
     #[test]

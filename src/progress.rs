@@ -100,24 +100,23 @@ impl Bar {
     /// `done` are already there (a resumed download).
     pub fn start(&self, total: Option<u64>, done: u64) {
         let Some(slot) = &self.0 else { return };
+        let style = match total {
+            Some(_) => bytes(),
+            None => spinner(),
+        };
+        // Styled before it is added, so its first frame is its own.
         let bar = slot.bar.get_or_init(|| {
-            let bar = slot.multi.add(ProgressBar::no_length());
-            bar.set_message(slot.label.clone());
-            bar
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden())
+                .with_style(style.clone())
+                .with_message(slot.label.clone());
+            slot.multi.add(bar)
         });
+        // A body that starts again (a retry) may have another length.
         match total {
-            Some(total) => {
-                bar.set_length(total);
-                // The bar takes what the terminal's width leaves, so the line
-                // never wraps (a wrapped line breaks every redraw).
-                if let Ok(style) = ProgressStyle::with_template(
-                    "{msg:20!} [{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
-                ) {
-                    bar.set_style(style.progress_chars("=> "));
-                }
-            }
-            None => bar.set_style(spinner()),
+            Some(total) => bar.set_length(total),
+            None => bar.unset_length(),
         }
+        bar.set_style(style);
         bar.set_position(done);
         bar.reset_eta();
     }
@@ -149,6 +148,17 @@ impl Bar {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Label, bar, bytes of total, rate and ETA: for a known length. The bar takes
+/// what the terminal's width leaves, so the line never wraps (a wrapped line
+/// breaks every redraw).
+fn bytes() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{msg:20!} [{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+    )
+    .map(|style| style.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// Label, spinner, bytes so far and rate: for an unknown length.

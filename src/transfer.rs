@@ -489,7 +489,8 @@ impl<'a> Transfer<'a> {
         };
         let mut algorithms: Vec<Algorithm> = server_digests.iter().map(|d| d.algorithm).collect();
         let trailer_digests = whole && kind == BodyKind::Chunked;
-        if trailer_digests && digest::announced_in_trailer(head) {
+        let announced = trailer_digests && digest::announced_in_trailer(head);
+        if announced {
             algorithms.extend([Algorithm::Sha256, Algorithm::Sha512]);
         }
         let mut content = Hashes::default();
@@ -513,9 +514,20 @@ impl<'a> Transfer<'a> {
         let decoded = body::decoder(Hashing::new(wire, &mut content), &codings);
         copy_body(decoded, dest, &mut self.written, &mut self.hashes)?;
         self.check_end(end, &mut dest.sink)?;
+        // An unannounced one is never checked, whatever else hashed the body
+        // (-w, --checksum): what a transfer checks does not depend on them.
         if trailer_digests {
             let trailers = response::parse_trailers(body.trailers());
-            server_digests.extend(digest::server_digests(&trailers, true));
+            for d in digest::server_digests(&trailers, true) {
+                if announced {
+                    server_digests.push(d);
+                } else {
+                    trace.step(format_args!(
+                        "{} trailer {} not checked: the head's Trailer field did not announce it",
+                        d.field, d.algorithm
+                    ));
+                }
+            }
         }
         let content_hashes = if codings.is_empty() {
             &self.hashes
@@ -766,9 +778,9 @@ impl<'a> Transfer<'a> {
         for d in server {
             let place = if d.in_trailer { " trailer" } else { "" };
             let Some(got) = content.digest(d.algorithm) else {
-                // Only a trailer the head did not announce can be unhashed.
+                // Every algorithm of a checked digest was hashed (see `deliver`).
                 trace.step(format_args!(
-                    "{}{place} {} not checked: the head's Trailer field did not announce it",
+                    "{}{place} {} not checked: the body was not hashed with it",
                     d.field, d.algorithm
                 ));
                 continue;

@@ -317,4 +317,16 @@ fn an_unannounced_trailer_digest_is_reported_as_not_checked() {
             "Content-Digest trailer sha256 not checked: the head's Trailer field did not announce it",
         ));
     assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"hello world");
+
+    // Nor when something else hashed the body with that algorithm: -w and
+    // --checksum do not change what a transfer checks.
+    let right = "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+    for extra in [["-w", "%{digest_sha256}"], ["--checksum", right]] {
+        fetch()
+            .args(["-s", &server.url("/"), "-o"])
+            .arg(dir.path().join("g"))
+            .args(extra)
+            .assert()
+            .success();
+    }
 }

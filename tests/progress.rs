@@ -49,6 +49,30 @@ fn a_terminal_gets_a_bar_with_bytes_and_total() {
     assert!(shown.contains("3.00 MiB/3.00 MiB"), "{shown:?}");
 }
 
+/// `-w` after the transfer: its line goes below the finished bar, which stays.
+#[test]
+fn write_out_leaves_the_finished_bar_on_screen() {
+    let server = big_server();
+    let dir = temp();
+    let file = dir.path().join("big.bin").display().to_string();
+    let shown = on_terminal(&[
+        server.url("/"),
+        "-o".into(),
+        file,
+        "-w".into(),
+        "code=%{http_code}\\n".into(),
+    ]);
+    let done = shown.rfind("3.00 MiB/3.00 MiB").expect("a finished bar");
+    let after = &shown[done..];
+    assert!(after.contains("code=200"), "{shown:?}");
+    let before_line = &after[..after.find("code=200").unwrap()];
+    assert!(
+        !before_line.contains("\x1b[2K"),
+        "the bar was erased: {shown:?}"
+    );
+    assert!(!after.contains("\r\n\r\n"), "a blank line: {shown:?}");
+}
+
 #[test]
 fn no_bar_with_silent_no_progress_or_a_body_on_the_terminal() {
     let server = big_server();
