@@ -722,6 +722,11 @@ impl Args {
                 "--checksum describes one file: give one URL".into(),
             ));
         }
+        if self.checksum.is_some() && self.head {
+            return Err(Error::Usage(
+                "--checksum checks a body, and -I asks for none".into(),
+            ));
+        }
         config.checksum = self.checksum;
         config.compressed = self.compressed;
         config.write_out = self.write_out.as_deref().map(WriteOut::parse).transpose()?;

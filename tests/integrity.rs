@@ -208,6 +208,13 @@ fn several_urls_with_one_checksum_is_a_usage_error() {
         ])
         .assert()
         .code(2);
+    // Nor with -I, which has no body to check.
+    fetch()
+        .args(["-I", "http://127.0.0.1:9/a", "--checksum"])
+        .arg(format!("sha256:{HELLO_SHA256}"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("-I asks for none"));
 }
 
 #[test]
