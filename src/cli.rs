@@ -431,10 +431,17 @@ fn check_outputs(
     let mut files = std::collections::HashSet::new();
     let mut to_stdout = 0;
     // `./a`, `a` and `$PWD/a` are one file: compared as absolute paths without
-    // `.` components (the working directory read once, not once a URL).
-    let cwd = std::env::current_dir().unwrap_or_default();
+    // `.` components (the working directory read once, and only for a
+    // relative path).
+    let cwd = std::cell::OnceCell::new();
     let same_file = |path: &Path| -> PathBuf {
-        cwd.join(path)
+        let absolute = match path.is_absolute() {
+            true => path.to_owned(),
+            false => cwd
+                .get_or_init(|| std::env::current_dir().unwrap_or_default())
+                .join(path),
+        };
+        absolute
             .components()
             .filter(|c| *c != std::path::Component::CurDir)
             .collect()
