@@ -390,10 +390,11 @@ impl PartFile {
             };
             return Ok((part_file, None));
         }
-        // A missing directory is FILE's problem, whichever name was tried.
+        // A missing directory, or another fetch at work, is FILE's problem,
+        // whichever name was tried: messages name what the user gave.
         let write_error = |source: io::Error| Error::Write {
             path: match source.kind() {
-                io::ErrorKind::NotFound => dest.to_owned(),
+                io::ErrorKind::NotFound | io::ErrorKind::ResourceBusy => dest.to_owned(),
                 _ => part.clone(),
             },
             source,
