@@ -25,11 +25,12 @@ const ABOUT: &str =
 const LONG_ABOUT: &str = "\
 Download a URL over HTTP/1.1: the head to stdout, the body to a file or stdout.
 
-fetch speaks HTTP/1.1 itself (rustls for https). A download appears as FILE only
-when the whole body arrived and passed every check (a new FILE is written to an
-anonymous file and linked in, an existing one replaced from FILE.part by a
-rename), so FILE is either complete or untouched. Redirects are followed, a status
->= 400 writes nothing (exit 22), and errors are one line on stderr: 'fetch: what: why'.";
+fetch speaks HTTP/1.1 itself (rustls for https). A download appears as FILE
+only when the whole body arrived and passed every check (a new FILE is written
+to an anonymous file and linked in, an existing one replaced from FILE.part by
+a rename), so FILE is either complete or untouched. Redirects are followed, a
+status >= 400 writes nothing (exit 22), and errors are one line on stderr:
+'fetch: what: why'.";
 
 /// Shown at the end of `-h` (the first three) and `--help`, and in the man page.
 const EXAMPLES: [(&str, &str); 6] = [
@@ -114,7 +115,7 @@ const ENVIRONMENT: [(&str, &str); 3] = [
     ),
     (
         "no_proxy (or NO_PROXY)",
-        "hosts reached directly: names (with their subdomains), addresses, CIDR blocks, or *",
+        "hosts reached directly: names (and subdomains), addresses, CIDR blocks, *",
     ),
     (
         "SSL_CERT_FILE, SSL_CERT_DIR",
@@ -122,21 +123,27 @@ const ENVIRONMENT: [(&str, &str); 3] = [
     ),
 ];
 
-/// `-h`'s tail: three examples.
-fn short_extra() -> String {
+/// Help texts stay within this many columns (a terminal's usual width, and
+/// what GNU tools keep to), however wide the terminal.
+pub const HELP_COLUMNS: usize = 80;
+
+/// Examples for the help texts: each command on its line, what it does below.
+fn examples(list: &[(&str, &str)]) -> String {
     let mut text = String::from("Examples:\n");
-    for (command, what) in &EXAMPLES[..3] {
-        text.push_str(&format!("  {command:<50} {what}\n"));
+    for (command, what) in list {
+        text.push_str(&format!("  {command}\n        {what}\n"));
     }
     text
 }
 
+/// `-h`'s tail: three examples.
+fn short_extra() -> String {
+    examples(&EXAMPLES[..3])
+}
+
 /// `--help`'s tail: every example, the exit codes and the environment.
 fn long_extra() -> String {
-    let mut text = String::from("Examples:\n");
-    for (command, what) in EXAMPLES {
-        text.push_str(&format!("  {command:<50} {what}\n"));
-    }
+    let mut text = examples(&EXAMPLES);
     text.push_str("\nExit codes (curl's numbers):\n");
     for (code, what) in EXIT_CODES {
         text.push_str(&format!("  {code:>4}  {what}\n"));
@@ -153,21 +160,57 @@ fn long_extra() -> String {
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
     Args::command()
+        .max_term_width(HELP_COLUMNS)
         .after_help(short_extra())
         .after_long_help(long_extra())
 }
 
+/// What the command line asks for.
+pub enum Invocation {
+    /// `fetch --generate KIND`: print the man page or a completion script.
+    Generate(Generate),
+    /// Anything else: downloads.
+    Run(Box<Args>),
+}
+
 /// Parses the process's arguments; clap prints usage errors (exit 2) and help.
-pub fn parse() -> Args {
+pub fn parse() -> Invocation {
     use clap::FromArgMatches;
-    let matches = command().get_matches();
-    Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(kind) = generate_request(&argv) {
+        return Invocation::Generate(kind);
+    }
+    let matches = command().get_matches_from(argv);
+    Invocation::Run(Box::new(
+        Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()),
+    ))
+}
+
+/// `--generate KIND` (or `--generate=KIND`), alone: a hook for packagers and
+/// installers, so not a flag of the clap command, which would put it into
+/// every completion script. Anything else with it is a usage error (exit 2).
+fn generate_request(argv: &[std::ffi::OsString]) -> Option<Generate> {
+    use clap::ValueEnum;
+    let args: Vec<&str> = argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_str().unwrap_or(""))
+        .collect();
+    let kind = match args.as_slice() {
+        ["--generate", kind] => *kind,
+        [one] => one.strip_prefix("--generate=")?,
+        other if other.iter().any(|a| a.starts_with("--generate")) => "",
+        _ => return None,
+    };
+    Generate::from_str(kind, false).ok().or_else(|| {
+        eprintln!("fetch: --generate KIND, alone: KIND is man, bash, zsh or fish");
+        std::process::exit(2)
+    })
 }
 
 /// What `--generate` prints.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Generate {
-    /// The man page (roff)
     Man,
     Bash,
     Zsh,
@@ -183,14 +226,9 @@ pub enum Generate {
     override_usage = "fetch [OPTIONS] <URL>...\n       fetch [OPTIONS] --input-file <FILE>"
 )]
 pub struct Args {
-    /// http://…, https://… or a bare host[:port][/path] (meaning http://)
-    #[arg(value_name = "URL", required_unless_present_any = ["input_file", "generate"])]
+    /// http://..., https://... or a bare host[:port][/path] (meaning http://)
+    #[arg(value_name = "URL", required_unless_present = "input_file", value_hint = clap::ValueHint::Url)]
     urls: Vec<String>,
-
-    /// Print the man page or a shell completion script, generated from these
-    /// very flags, and exit
-    #[arg(long, value_enum, value_name = "KIND", hide = true, exclusive = true)]
-    generate: Option<Generate>,
 
     // Output
     /// Write the body to FILE ('-' is stdout); repeat for several URLs
@@ -201,7 +239,7 @@ pub struct Args {
     /// left and an existing FILE is untouched. With several URLs the first -o
     /// names the first URL's file, and so on; URLs without one go to their -O
     /// name.
-    #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
+    #[arg(short = 'o', long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, help_heading = "Output")]
     output: Vec<PathBuf>,
 
     /// Name the file after the URL's last path segment
@@ -213,7 +251,7 @@ pub struct Args {
     remote_name: bool,
 
     /// Directory for -O files (created if missing); implies -O
-    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath, help_heading = "Output")]
     output_dir: Option<PathBuf>,
 
     /// Continue FILE from FILE.part
@@ -318,7 +356,7 @@ pub struct Args {
     no_follow: bool,
 
     /// Most redirects to follow
-    #[arg(long, value_name = "N", default_value_t = fetch::config::DEFAULT_MAX_REDIRECTS, help_heading = "Request")]
+    #[arg(long, value_name = "N", default_value_t = fetch::config::DEFAULT_MAX_REDIRECTS, allow_negative_numbers = true, help_heading = "Request")]
     max_redirs: u32,
 
     // Network
@@ -339,7 +377,13 @@ pub struct Args {
     /// Connect failures, resets (in the TLS handshake too), timeouts, bodies cut
     /// short, empty replies and the statuses 408, 429, 500, 502, 503 and 504. A
     /// cut body continues with a range request when the server allows it.
-    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Network")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        help_heading = "Network"
+    )]
     retry: u32,
 
     /// First wait between retries, in seconds
@@ -370,7 +414,7 @@ pub struct Args {
     proxy: Option<String>,
 
     /// Trust the CA certificates in FILE (PEM) instead of the system's
-    #[arg(long, value_name = "FILE", help_heading = "Network")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, help_heading = "Network")]
     cacert: Option<PathBuf>,
 
     /// Do not verify the server's certificate
@@ -381,7 +425,7 @@ pub struct Args {
     /// More URLs from FILE, one a line ('-' is stdin)
     ///
     /// Blank lines and lines starting with # are skipped.
-    #[arg(long, value_name = "FILE", help_heading = "Batch")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath, help_heading = "Batch")]
     input_file: Option<PathBuf>,
 
     /// Transfers at once when there are several URLs
@@ -389,7 +433,7 @@ pub struct Args {
     /// A failure does not stop the others; the exit code is the first
     /// failure's, in input order. Connections stay open for the next URL to
     /// the same server (`-H 'Connection: close'` turns that off).
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Batch")]
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), allow_negative_numbers = true, help_heading = "Batch")]
     parallel: u16,
 }
 
@@ -420,12 +464,12 @@ fn read_input_file(path: &Path) -> Result<Vec<String>, Error> {
 
 /// Outputs that would collide: two URLs writing one file (any number may
 /// write `/dev/null`, as with curl), several bodies interleaving on stdout, or
-/// `-w` lines of other transfers landing inside one, or `-C` without a file to
-/// continue.
+/// `-w` lines of other transfers landing inside one, or a flag about files
+/// (`needs_file`: `-C`, `-N`, `-R`, with why) and no file.
 fn check_outputs(
     jobs: &[Result<Job, BadUrl>],
     parallel: u16,
-    resume: bool,
+    needs_file: Option<&str>,
     write_out: bool,
 ) -> Result<(), Error> {
     let mut files = std::collections::HashSet::new();
@@ -459,10 +503,8 @@ fn check_outputs(
             }
             Output::Stdout => {
                 to_stdout += 1;
-                if resume {
-                    return Err(Error::Usage(
-                        "-C continues a file: give -o FILE or -O".into(),
-                    ));
+                if let Some(flag) = needs_file {
+                    return Err(Error::Usage(format!("{flag}: give -o FILE or -O")));
                 }
             }
         }
@@ -618,6 +660,21 @@ pub fn generate(kind: Generate, out: &mut dyn std::io::Write) -> std::io::Result
         Generate::Zsh => clap_complete::Shell::Zsh,
         Generate::Fish => clap_complete::Shell::Fish,
     };
+    // A `:` in a value name ends a zsh `_arguments` field (`USER:PASS` would
+    // read as two), so completion scripts get a neutral form of them.
+    command = command.mut_args(|arg| {
+        let names: Vec<String> = arg
+            .get_value_names()
+            .unwrap_or_default()
+            .iter()
+            .map(|n| n.as_str().replace(':', "_").replace(' ', ""))
+            .collect();
+        if names.is_empty() {
+            arg
+        } else {
+            arg.value_names(names)
+        }
+    });
     clap_complete::generate(shell, &mut command, "fetch", out);
     Ok(())
 }
@@ -664,11 +721,6 @@ fn roff(text: &str) -> String {
 }
 
 impl Args {
-    /// `--generate`, when given: nothing is downloaded.
-    pub fn generate_kind(&self) -> Option<Generate> {
-        self.generate
-    }
-
     /// Validates everything and builds the library's configuration.
     pub fn into_config(self) -> Result<Config, Error> {
         let mut inputs = self.urls.clone();
@@ -677,6 +729,11 @@ impl Args {
         }
         if inputs.is_empty() {
             return Err(Error::Usage("no URL given".into()));
+        }
+        if inputs.iter().any(|input| input == "-") {
+            return Err(Error::Usage(
+                "'-' is not a URL (fetch's -C takes no value: curl's '-C -' is '-C')".into(),
+            ));
         }
         if self.output.len() > inputs.len() {
             return Err(Error::Usage(format!(
@@ -715,7 +772,13 @@ impl Args {
             };
             jobs.push(Ok(Job { url, output }));
         }
-        check_outputs(&jobs, self.parallel, self.resume, self.write_out.is_some())?;
+        let needs_file = match (self.resume, self.newer, self.remote_time) {
+            (true, _, _) => Some("-C continues a file"),
+            (_, true, _) => Some("-N compares with a file"),
+            (_, _, true) => Some("-R sets a file's time"),
+            _ => None,
+        };
+        check_outputs(&jobs, self.parallel, needs_file, self.write_out.is_some())?;
         if let Some(dir) = &self.output_dir {
             std::fs::create_dir_all(dir).map_err(|source| Error::Write {
                 path: dir.clone(),

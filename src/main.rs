@@ -8,13 +8,15 @@ use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = cli::parse();
-    if let Some(kind) = args.generate_kind() {
-        return match cli::generate(kind, &mut io::stdout().lock()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(&fetch::output::stdout_error(e)),
-        };
-    }
+    let args = match cli::parse() {
+        cli::Invocation::Run(args) => args,
+        cli::Invocation::Generate(kind) => {
+            return match cli::generate(kind, &mut io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&fetch::output::stdout_error(e)),
+            };
+        }
+    };
     let config = match args.into_config() {
         Ok(config) => config,
         Err(e) => return fail(&e),

@@ -144,7 +144,7 @@ impl Sink {
         match metadata {
             Ok(meta) if meta.is_dir() => Err(write_error(io::Error::new(
                 io::ErrorKind::IsADirectory,
-                "is a directory",
+                "is a directory (--output-dir DIR -O saves into one)",
             ))),
             Ok(meta) if !meta.is_file() => {
                 let file = OpenOptions::new()
@@ -390,14 +390,24 @@ impl PartFile {
             };
             return Ok((part_file, None));
         }
-        // A missing directory, or another fetch at work, is FILE's problem,
-        // whichever name was tried: messages name what the user gave.
-        let write_error = |source: io::Error| Error::Write {
-            path: match source.kind() {
-                io::ErrorKind::NotFound | io::ErrorKind::ResourceBusy => dest.to_owned(),
-                _ => part.clone(),
-            },
-            source,
+        // A missing or read-only directory, or another fetch at work, is
+        // FILE's problem, whichever name was tried: messages name what the
+        // user gave. Only a FILE.part that is there and in the way is named.
+        let write_error = |source: io::Error| {
+            use io::ErrorKind::{NotFound, PermissionDenied, ReadOnlyFilesystem, ResourceBusy};
+            let about_file = match source.kind() {
+                NotFound | ResourceBusy | ReadOnlyFilesystem => true,
+                PermissionDenied => fs::symlink_metadata(&part).is_err(),
+                _ => false,
+            };
+            Error::Write {
+                path: if about_file {
+                    dest.to_owned()
+                } else {
+                    part.clone()
+                },
+                source,
+            }
         };
         let creating = CREATING.read().unwrap_or_else(|e| e.into_inner());
         let (file, len) = open_locked(&part).map_err(write_error)?;

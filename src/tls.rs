@@ -274,9 +274,37 @@ fn describe_certificate(why: &rustls::CertificateError) -> String {
         C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet",
         C::Revoked => "revoked",
         C::BadSignature => "badly signed",
-        other => return format!("{other:?} (-k skips verification)"),
+        other => return format!("{} (-k skips verification)", certificate_problem(other)),
     };
     format!("{what} (-k skips verification)")
+}
+
+/// The rarer certificate errors, in words: rustls and webpki name them only
+/// as Rust values (`Other(OtherError(CaUsedAsEndEntity))`), so the innermost
+/// name is taken and spelt out, with a sentence for the one people meet when
+/// they make a self-signed certificate the usual way.
+fn certificate_problem(why: &rustls::CertificateError) -> String {
+    let debug = format!("{why:?}");
+    let inner = debug
+        .trim_end_matches(')')
+        .rsplit('(')
+        .next()
+        .unwrap_or(&debug);
+    let name = inner.split([' ', '{']).next().unwrap_or(inner);
+    let name = name.strip_suffix("Context").unwrap_or(name);
+    if name == "CaUsedAsEndEntity" {
+        return "a CA certificate used as the server's own (the server needs a \
+                certificate of its own, issued by that CA)"
+            .into();
+    }
+    let mut words = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && !words.is_empty() {
+            words.push(' ');
+        }
+        words.push(c.to_ascii_lowercase());
+    }
+    words
 }
 
 /// `-k`: accepts any certificate, but still checks that the server holds the
@@ -324,6 +352,34 @@ impl ServerCertVerifier for AnyCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rare_certificate_errors_are_said_in_words() {
+        use rustls::CertificateError as C;
+        // As webpki's error debugs.
+        #[derive(Debug)]
+        struct CaUsedAsEndEntity;
+        impl std::fmt::Display for CaUsedAsEndEntity {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("CaUsedAsEndEntity")
+            }
+        }
+        impl std::error::Error for CaUsedAsEndEntity {}
+        let ca = C::Other(rustls::OtherError(Arc::new(CaUsedAsEndEntity)));
+        assert_eq!(
+            describe_certificate(&ca),
+            "a CA certificate used as the server's own (the server needs a certificate \
+             of its own, issued by that CA) (-k skips verification)"
+        );
+        assert_eq!(
+            describe_certificate(&C::InvalidPurpose),
+            "invalid purpose (-k skips verification)"
+        );
+        assert_eq!(
+            describe_certificate(&C::UnhandledCriticalExtension),
+            "unhandled critical extension (-k skips verification)"
+        );
+    }
 
     #[test]
     fn cacert_that_is_missing_or_empty_is_77() {

@@ -4,6 +4,7 @@
 //! README and --help list the same exit codes.
 
 use crate::support::fetch;
+use assert_cmd::prelude::*;
 use std::collections::BTreeSet;
 
 /// The text of README.md's section `## heading`, up to the next section.
@@ -93,6 +94,61 @@ fn completions_for_every_shell() {
             script.contains("output-dir") && script.contains("checksum"),
             "{shell}"
         );
+        // The packagers' hook is not a flag to complete.
+        assert!(!script.contains("generate"), "{shell}");
+    }
+    // A `:` in a value name would split a zsh `_arguments` field in two.
+    let zsh = fetch().args(["--generate", "zsh"]).output().unwrap().stdout;
+    let zsh = String::from_utf8(zsh).unwrap();
+    for name in [":USER:PASS:", ":ALGO:HEX:", ":NAME: VALUE:"] {
+        assert!(!zsh.contains(name), "{name}");
+    }
+    assert!(
+        zsh.contains(":DIR:_files -/"),
+        "--output-dir completes directories"
+    );
+    // --generate is alone or a usage error.
+    fetch()
+        .args(["--generate", "man", "http://h/"])
+        .assert()
+        .code(2);
+    fetch().args(["--generate", "pdf"]).assert().code(2);
+}
+
+/// The help texts keep to 80 columns, and the man page to ASCII (a terminal
+/// in the C locale shows it too).
+#[test]
+fn help_fits_80_columns_and_the_man_page_is_ascii() {
+    for flag in ["-h", "--help"] {
+        let text = String::from_utf8(fetch().arg(flag).output().unwrap().stdout).unwrap();
+        let wide: Vec<&str> = text.lines().filter(|l| l.chars().count() > 80).collect();
+        assert!(wide.is_empty(), "{flag}: {wide:#?}");
+    }
+    let man = fetch().args(["--generate", "man"]).output().unwrap().stdout;
+    assert!(man.is_ascii());
+}
+
+/// Mistakes a curl user makes get a usage error that says what to do.
+#[test]
+fn curl_habits_get_usage_errors() {
+    for (args, says) in [
+        (
+            &["-C", "-", "-O", "http://h/x"][..],
+            "curl's '-C -' is '-C'",
+        ),
+        (
+            &["-N", "http://h/x"],
+            "-N compares with a file: give -o FILE or -O",
+        ),
+        (&["-R", "http://h/x"], "-R sets a file's time"),
+        (&["--max-redirs", "-1", "http://h/x"], "invalid value '-1'"),
+        (&["--retry", "-1", "http://h/x"], "invalid value '-1'"),
+    ] {
+        fetch()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(says));
     }
 }
 
