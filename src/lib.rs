@@ -17,6 +17,7 @@ pub mod output;
 pub mod pool;
 pub mod progress;
 pub mod proxy;
+pub mod range;
 pub mod redirect;
 pub mod report;
 pub mod request;

@@ -12,6 +12,7 @@ use crate::output::{Resume, Sink, stdout_error};
 use crate::pool::{self, Pool, Route};
 use crate::progress::{Bar, Meter};
 use crate::proxy;
+use crate::range;
 use crate::redirect;
 use crate::request::Request;
 use crate::response::{self, Head, read_response_head};
@@ -356,7 +357,7 @@ impl<'a> Transfer<'a> {
                 return Ok((head, State::NotModified));
             }
             if let Some((from, validator)) = &range {
-                if self.is_already_whole(&head, *from) {
+                if self.asked(*from, validator).is_already_whole(&head) {
                     trace.step("The server says FILE.part already holds the whole body");
                     // Checked like a body that arrived: the hashes cover FILE.part.
                     self.verify(&[], &self.hashes, trace)
@@ -374,7 +375,7 @@ impl<'a> Transfer<'a> {
             self.resume = if self.config.compressed && head.value("content-encoding").is_some() {
                 None
             } else {
-                resume_from(&head, self.resume.take())
+                range::resume_from(&head, self.resume.take())
             };
             dest.sink.remember(self.resume.as_ref())?;
 
@@ -453,7 +454,7 @@ impl<'a> Transfer<'a> {
     ) -> Result<bool, Error> {
         let kind = BodyKind::of(head, false)?;
         let total = match (head.status, kind) {
-            (206, _) => content_range(head).and_then(|(_, _, total)| total),
+            (206, _) => range::content_range(head).and_then(|(_, _, total)| total),
             (_, BodyKind::Length(n)) => Some(n),
             _ => None,
         };
@@ -465,12 +466,12 @@ impl<'a> Transfer<'a> {
             Vec::new()
         };
         // Where the body written so far must end: after the bytes of a 206's
-        // Content-Range (for a resume, the whole length: `check_partial` made
+        // Content-Range (for a resume, the whole length: `Asked::check_partial` made
         // sure), or of a body written as sent, its Content-Length. Decoded
         // bytes (--compressed) are not counted against either.
         let end = match (head.status, kind) {
             _ if !codings.is_empty() => None,
-            (206, _) => content_range(head)
+            (206, _) => range::content_range(head)
                 .map(|(first, last, _)| self.written.saturating_add(last - first + 1)),
             (_, BodyKind::Length(n)) => Some(self.written.saturating_add(n)),
             _ => None,
@@ -845,22 +846,8 @@ impl<'a> Transfer<'a> {
         }
     }
 
-    /// A 416 to a range request whose Content-Range says the whole length is
-    /// exactly what FILE.part holds, and is the whole length known before (if
-    /// any): the body was complete, only not renamed.
-    fn is_already_whole(&self, head: &Head, from: u64) -> bool {
-        let known = self.resume.as_ref().and_then(|r| r.total);
-        head.status == 416
-            && known.is_none_or(|total| total == from)
-            && head
-                .value("content-range")
-                .and_then(|v| v.trim().strip_prefix("bytes */"))
-                .and_then(|t| t.trim().parse::<u64>().ok())
-                == Some(from)
-    }
-
     /// The answer to a range request for the bytes from `from` with If-Range
-    /// `validator`: a 206 that `check_partial` accepts continues the body; a
+    /// `validator`: a 206 that `Asked::check_partial` accepts continues the body; a
     /// 200 means the server sent all of it again (the resource changed, or
     /// ranges are not supported), so start over if the output allows;
     /// anything else is exit 33.
@@ -872,8 +859,12 @@ impl<'a> Transfer<'a> {
         sink: &mut Sink,
         trace: &mut Trace<'_>,
     ) -> Result<(), Error> {
+        let asked = self.asked(from, validator);
         match head.status {
-            206 => self.check_partial(head, from, validator),
+            206 => asked.check_partial(head).map_err(|e| match e {
+                Error::Resume(why) => Error::Resume(format!("{why}{}", self.start_over_hint())),
+                e => e,
+            }),
             200 => {
                 sink.restart()?;
                 self.written = 0;
@@ -888,51 +879,19 @@ impl<'a> Transfer<'a> {
                     Some(v) => format!(" (Content-Range '{}')", escape::for_message(v.as_bytes())),
                     None => String::new(),
                 },
-                self.of_total(),
+                asked.of_total(),
                 self.start_over_hint()
             ))),
         }
     }
 
-    /// The one check of a 206 (exit 33 if it fails): it must hold exactly the
-    /// rest of the body, from `from` to the end of the whole length (the one
-    /// known before, if any), with a Content-Length that agrees, and be of the
-    /// version If-Range named (`validator`): a server that ignores If-Range
-    /// would otherwise have two versions stitched together.
-    fn check_partial(&self, head: &Head, from: u64, validator: &str) -> Result<(), Error> {
-        let known = self.resume.as_ref().and_then(|r| r.total);
-        let shown = escape::for_message(head.value("content-range").unwrap_or("").as_bytes());
-        let why = match content_range(head) {
-            Some((first, last, total))
-                if first == from
-                    && total.is_none_or(|t| known.is_none_or(|k| k == t))
-                    && total.or(known).is_none_or(|t| last + 1 == t) =>
-            {
-                let length = last - first + 1;
-                match (BodyKind::of(head, false)?, other_version(head, validator)) {
-                    (BodyKind::Length(n), _) if n != length => format!(
-                        "Content-Range '{shown}' is {length} bytes, Content-Length says {n}"
-                    ),
-                    (_, Some(other)) => format!(
-                        "the server ignored If-Range: it sent part of another version ({other}, not {})",
-                        escape::for_message(validator.as_bytes())
-                    ),
-                    _ => return Ok(()),
-                }
-            }
-            _ => format!(
-                "asked for the bytes from {from}{}, got Content-Range '{shown}'",
-                self.of_total()
-            ),
-        };
-        Err(Error::Resume(format!("{why}{}", self.start_over_hint())))
-    }
-
-    /// " of N" when the whole length is known, for messages.
-    fn of_total(&self) -> String {
-        match self.resume.as_ref().and_then(|r| r.total) {
-            Some(total) => format!(" of {total}"),
-            None => String::new(),
+    /// The range request now being sent: the bytes from `from`, of the
+    /// version `validator`, of the whole length known so far.
+    fn asked<'v>(&self, from: u64, validator: &'v str) -> range::Asked<'v> {
+        range::Asked {
+            from,
+            validator,
+            total: self.resume.as_ref().and_then(|r| r.total),
         }
     }
 
@@ -1052,77 +1011,6 @@ fn retry_after(head: &Head) -> Option<Duration> {
     Some(when.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
-/// What a cut body could continue from, judged by the response that carried
-/// it: the server must accept ranges and name a validator for If-Range. RFC
-/// 9110 §13.1.5: that is a strong ETag, or Last-Modified when there is no
-/// ETag at all; a weak ETag is neither sent nor a reason to send the date, so
-/// then there is no resume. A 206 keeps the validator it was asked with.
-fn resume_from(head: &Head, previous: Option<Resume>) -> Option<Resume> {
-    if head.status == 206 {
-        let previous = previous?;
-        let total = content_range(head).and_then(|(_, _, total)| total);
-        return Some(Resume {
-            validator: previous.validator,
-            total: total.or(previous.total),
-        });
-    }
-    let accepts = head
-        .value("accept-ranges")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("bytes"));
-    if !accepts {
-        return None;
-    }
-    let validator = match head.value("etag").map(str::trim) {
-        Some(etag) if etag.starts_with('"') => etag,
-        Some(_weak) => return None,
-        None => head.value("last-modified")?.trim(),
-    };
-    Some(Resume {
-        validator: validator.to_owned(),
-        total: head
-            .value("content-length")
-            .and_then(|v| v.trim().parse().ok()),
-    })
-}
-
-/// `Content-Range: bytes first-last/total` (total may be `*`), RFC 9110 §14.4.
-fn content_range(head: &Head) -> Option<(u64, u64, Option<u64>)> {
-    let value = head.value("content-range")?.trim();
-    let rest = value.strip_prefix("bytes ")?;
-    let (range, total) = rest.split_once('/')?;
-    let (first, last) = range.split_once('-')?;
-    let first: u64 = first.trim().parse().ok()?;
-    let last: u64 = last.trim().parse().ok()?;
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse().ok()?),
-    };
-    // RFC 9110 §14.4: the last byte comes before the whole length's end (and
-    // so `last + 1` is a length, never an overflow).
-    let valid = first <= last && last < total.unwrap_or(u64::MAX);
-    valid.then_some((first, last, total))
-}
-
-/// The 206's own validator, when it is of the kind If-Range sent and differs
-/// from it: an ETag against an ETag, a Last-Modified against a date.
-fn other_version(head: &Head, sent: &str) -> Option<String> {
-    let is_date = !sent.starts_with('"') && !sent.starts_with("W/");
-    if is_date {
-        let got = head.value("last-modified")?.trim();
-        let same = match (
-            httpdate::parse_http_date(got),
-            httpdate::parse_http_date(sent),
-        ) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => got == sent,
-        };
-        (!same).then(|| format!("Last-Modified {}", escape::for_message(got.as_bytes())))
-    } else {
-        let got = head.value("etag")?.trim();
-        (got != sent).then(|| format!("ETag {}", escape::for_message(got.as_bytes())))
-    }
-}
-
 /// Streams the body through one buffer into the sink, counting into `written`
 /// as it goes (so a retry knows where the body stopped) and hashing what is
 /// written.
@@ -1159,60 +1047,6 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         let h = head("HTTP/1.1 503 Busy\nRetry-After: soon");
         assert_eq!(retry_after(&h), None);
-    }
-
-    #[test]
-    fn resume_needs_ranges_and_a_strong_validator() {
-        let h = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: \"v1\"\nContent-Length: 10");
-        let r = resume_from(&h, None).unwrap();
-        assert_eq!(r.validator, "\"v1\"");
-        assert_eq!(r.total, Some(10));
-        let weak = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v1\"");
-        assert!(resume_from(&weak, None).is_none());
-        // Never a date when there is an entity tag, even a weak one.
-        let weak_and_dated = head(
-            "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v1\"\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT",
-        );
-        assert!(resume_from(&weak_and_dated, None).is_none());
-        let dated = head(
-            "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT",
-        );
-        assert_eq!(
-            resume_from(&dated, None).unwrap().validator,
-            "Sun, 06 Nov 1994 08:49:37 GMT"
-        );
-        // A 200 that restarts a body is a new version: nothing of the old
-        // validator or length carries over.
-        let old = Some(Resume {
-            validator: "\"v1\"".into(),
-            total: Some(10),
-        });
-        let new = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v2\"");
-        assert!(resume_from(&new, old.clone()).is_none());
-        let partial = head("HTTP/1.1 206 Partial\nContent-Range: bytes 5-9/*");
-        assert_eq!(resume_from(&partial, old.clone()), old);
-        let no_ranges = head("HTTP/1.1 200 OK\nETag: \"v1\"");
-        assert!(resume_from(&no_ranges, None).is_none());
-    }
-
-    #[test]
-    fn content_range_forms() {
-        let h = head("HTTP/1.1 206 Partial\nContent-Range: bytes 5-9/10");
-        assert_eq!(content_range(&h), Some((5, 9, Some(10))));
-        let h = head("HTTP/1.1 206 Partial\nContent-Range: bytes 5-9/*");
-        assert_eq!(content_range(&h), Some((5, 9, None)));
-        for bad in [
-            "bytes 9-5/10",
-            "bytes */10",
-            "items 1-2/3",
-            "bytes 1-2",
-            "bytes 5-20/10",
-            "bytes 5-10/10",
-            "bytes 0-18446744073709551615/*",
-        ] {
-            let h = head(&format!("HTTP/1.1 206 Partial\nContent-Range: {bad}"));
-            assert_eq!(content_range(&h), None, "{bad}");
-        }
     }
 
     #[test]
