@@ -196,6 +196,9 @@ fn generate_request(argv: &[std::ffi::OsString]) -> Option<Generate> {
         .skip(1)
         .map(|a| a.to_str().unwrap_or(""))
         .collect();
+    if args.contains(&"--") {
+        return None; // after `--`, even `--generate` is a URL: clap's to judge
+    }
     let kind = match args.as_slice() {
         ["--generate", kind] => *kind,
         [one] => one.strip_prefix("--generate=")?,
@@ -730,7 +733,9 @@ impl Args {
         if inputs.is_empty() {
             return Err(Error::Usage("no URL given".into()));
         }
-        if inputs.iter().any(|input| input == "-") {
+        // On the command line, a URL '-' is curl's `-C -` habit; in a list it
+        // is one bad URL among others.
+        if self.urls.iter().any(|input| input == "-") {
             return Err(Error::Usage(
                 "'-' is not a URL (fetch's -C takes no value: curl's '-C -' is '-C')".into(),
             ));

@@ -279,24 +279,44 @@ fn describe_certificate(why: &rustls::CertificateError) -> String {
     format!("{what} (-k skips verification)")
 }
 
-/// The rarer certificate errors, in words: rustls and webpki name them only
-/// as Rust values (`Other(OtherError(CaUsedAsEndEntity))`), so the innermost
-/// name is taken and spelt out, with a sentence for the one people meet when
-/// they make a self-signed certificate the usual way.
+/// The rarer certificate errors, in words. rustls's own text for them is
+/// often a Rust value (`Other(OtherError(CaUsedAsEndEntity))`), so the common
+/// ones are said here, the one people meet when they make a self-signed
+/// certificate the usual way with what to do; webpki's other errors are
+/// spelt out from their names; anything else is rustls's text.
 fn certificate_problem(why: &rustls::CertificateError) -> String {
-    let debug = format!("{why:?}");
-    let inner = debug
-        .trim_end_matches(')')
-        .rsplit('(')
-        .next()
-        .unwrap_or(&debug);
-    let name = inner.split([' ', '{']).next().unwrap_or(inner);
-    let name = name.strip_suffix("Context").unwrap_or(name);
-    if name == "CaUsedAsEndEntity" {
-        return "a CA certificate used as the server's own (the server needs a \
-                certificate of its own, issued by that CA)"
-            .into();
+    use rustls::CertificateError as C;
+    match why {
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "not meant for a TLS server (its extended key usage)".into()
+        }
+        C::BadEncoding => "badly encoded".into(),
+        C::UnhandledCriticalExtension => {
+            "marked with a critical extension fetch does not know".into()
+        }
+        C::UnknownRevocationStatus => "of unknown revocation status".into(),
+        C::UnsupportedSignatureAlgorithmContext { .. }
+        | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "signed with an algorithm fetch does not support".into()
+        }
+        C::Other(other) => {
+            let name = other.0.to_string();
+            if name == "CaUsedAsEndEntity" {
+                return "a CA certificate used as the server's own (the server needs a \
+                        certificate of its own, issued by that CA)"
+                    .into();
+            }
+            match name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                true => spelt_out(&name),
+                false => name,
+            }
+        }
+        other => other.to_string(),
     }
+}
+
+/// `CaUsedAsEndEntity` -> "ca used as end entity".
+fn spelt_out(name: &str) -> String {
     let mut words = String::new();
     for c in name.chars() {
         if c.is_ascii_uppercase() && !words.is_empty() {
@@ -372,12 +392,24 @@ mod tests {
              of its own, issued by that CA) (-k skips verification)"
         );
         assert_eq!(
-            describe_certificate(&C::InvalidPurpose),
-            "invalid purpose (-k skips verification)"
+            describe_certificate(&C::InvalidPurposeContext {
+                required: rustls::ExtendedKeyPurpose::ServerAuth,
+                presented: vec![rustls::ExtendedKeyPurpose::Other(vec![1, 3, 6, 1])],
+            }),
+            "not meant for a TLS server (its extended key usage) (-k skips verification)"
         );
+        #[derive(Debug)]
+        struct EndEntityUsedAsCa;
+        impl std::fmt::Display for EndEntityUsedAsCa {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("EndEntityUsedAsCa")
+            }
+        }
+        impl std::error::Error for EndEntityUsedAsCa {}
+        let other = C::Other(rustls::OtherError(Arc::new(EndEntityUsedAsCa)));
         assert_eq!(
-            describe_certificate(&C::UnhandledCriticalExtension),
-            "unhandled critical extension (-k skips verification)"
+            describe_certificate(&other),
+            "end entity used as ca (-k skips verification)"
         );
     }
 

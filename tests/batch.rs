@@ -151,6 +151,19 @@ fn a_list_saved_by_a_windows_editor_works() {
         .assert()
         .success();
     assert_eq!(names_in(&out), ["w1", "w2"]);
+
+    // A line '-' is one bad URL among the others (only on the command line
+    // is it curl's `-C -` habit, a usage error).
+    fs::write(&list, format!("-\n{}\n", server.url("/w3"))).unwrap();
+    fetch()
+        .args(["-s", "--input-file"])
+        .arg(&list)
+        .arg("--output-dir")
+        .arg(&out)
+        .assert()
+        .failure()
+        .code(predicate::ne(2));
+    assert_eq!(names_in(&out), ["w1", "w2", "w3"]);
 }
 
 /// A URL that does not parse is a failed transfer like any other: the rest

@@ -113,6 +113,12 @@ fn completions_for_every_shell() {
         .assert()
         .code(2);
     fetch().args(["--generate", "pdf"]).assert().code(2);
+    // After `--` it is a URL like any other word.
+    fetch()
+        .args(["--", "--generate", "man"])
+        .assert()
+        .code(predicates::ord::ne(0))
+        .stdout("");
 }
 
 /// The help texts keep to 80 columns, and the man page to ASCII (a terminal
