@@ -232,13 +232,14 @@ impl Sink {
         }
     }
 
-    /// The file a body can be spliced into (zero-copy), if any: FILE.part, a
-    /// FIFO, or /dev/null. Other devices may not take splice(2), and stdout
-    /// is only a `Write` here.
+    /// The file a body can be spliced into (zero-copy), if any, and the name
+    /// its errors go by: the file being written (named FILE), a FIFO, or
+    /// /dev/null. Other devices may not take splice(2), and stdout is only a
+    /// `Write` here.
     pub fn splice_target(&self) -> Option<(&File, &Path)> {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         match self {
-            Sink::Part(part) => Some((&part.file, part.shown())),
+            Sink::Part(part) => Some((&part.file, &part.dest)),
             Sink::Direct { file, path } => {
                 let meta = file.metadata().ok()?;
                 let is_null = || {
@@ -473,18 +474,11 @@ impl PartFile {
         done.map_err(|source| Error::Write { path: meta, source })
     }
 
-    /// The path that messages name: FILE.part, or FILE for an anonymous file.
-    fn shown(&self) -> &Path {
-        if self.anonymous {
-            &self.dest
-        } else {
-            &self.part
-        }
-    }
-
+    /// A failure writing the body: messages name FILE, what the user gave
+    /// (FILE.part is gone once fetch has exited).
     fn error(&self, source: io::Error) -> Error {
         Error::Write {
-            path: self.shown().to_owned(),
+            path: self.dest.clone(),
             source,
         }
     }
@@ -985,6 +979,26 @@ mod tests {
         sink.write(&mut io::sink(), b"data").unwrap();
         sink.finish(&mut io::sink()).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"data");
+    }
+
+    #[test]
+    fn failures_writing_a_replacement_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("old.bin");
+        fs::write(&dest, b"old").unwrap();
+        let (sink, _) = Sink::open(&Output::File(dest.clone()), false).unwrap();
+        let Sink::Part(part) = &sink else {
+            panic!("a replacement goes through FILE.part")
+        };
+        let e = part.error(io::ErrorKind::StorageFull.into());
+        assert!(
+            e.to_string().starts_with(&format!("{}: ", dest.display())),
+            "{e}"
+        );
+        assert_eq!(
+            sink.splice_target().map(|(_, path)| path),
+            Some(dest.as_path())
+        );
     }
 
     #[test]

@@ -422,7 +422,7 @@ impl Socket {
     pub fn splice_into(&mut self, pipe: &std::io::PipeWriter, len: usize) -> io::Result<usize> {
         use nix::fcntl::{SpliceFFlags, splice};
         let (wait, by_max_time) = self.left()?;
-        if self.armed != Some(wait) {
+        if needs_arming(self.armed, wait) {
             self.tcp.set_read_timeout(Some(wait))?;
             self.armed = Some(wait);
         }
