@@ -94,10 +94,14 @@ pub fn run(
             let mut out = Shared(&stdout);
             let mut write = || out.write_all(&text).and_then(|()| out.flush());
             // A closed stdout is the reader's choice; the transfer's result
-            // stands. Bars (on stderr) step aside only for a terminal stdout,
-            // which they share; a lone transfer's bar is done: the line goes
-            // below it. (Stepping aside redraws only the bars still running.)
-            let _ = if !stdout_is_terminal {
+            // stands. Bars (on stderr) step aside only when stdout may be
+            // where they are drawn: a terminal, or anything when --progress
+            // forces them (`2>&1 | ...`). A lone transfer's bar is done: the
+            // line goes below it. (Stepping aside redraws only the bars still
+            // running.)
+            let shares_the_bars =
+                stdout_is_terminal || config.display.progress == ProgressMode::Always;
+            let _ = if !shares_the_bars {
                 write()
             } else if single {
                 progress.finish();
