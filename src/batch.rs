@@ -16,7 +16,8 @@ use std::time::Instant;
 
 /// Runs every job of `config`, `config.parallel` at a time. `report` sees each
 /// failure as it happens (the caller prints it). Returns the outcomes in input
-/// order, or the first failure in input order.
+/// order, or the first failure in input order (a hung-up stdout reader only
+/// when nothing else failed).
 pub fn run(
     config: &Config,
     sinks: Sinks<'_>,

@@ -82,7 +82,8 @@ pub struct Outcome {
 
 /// Runs every URL of `config`. `report` is told of each failure as it happens
 /// (the caller prints it, once); the result is every outcome in input order, or
-/// the first failure in input order, whose `exit_code()` is the process's.
+/// the first failure in input order (a reader of stdout that hung up, exit 0,
+/// only when nothing else failed), whose `exit_code()` is the process's.
 pub fn run(
     config: &Config,
     sinks: Sinks<'_>,
