@@ -234,7 +234,7 @@ pub struct Args {
     urls: Vec<String>,
 
     // Output
-    /// Write the body to FILE ('-' is stdout); repeat for several URLs
+    /// Write the body to FILE ('-' is stdout, a binary body too); repeat for several URLs
     ///
     /// FILE appears only complete and checked: a new FILE is written to an
     /// anonymous file in its directory and linked in, an existing FILE is
@@ -438,6 +438,15 @@ pub struct Args {
     /// the same server (`-H 'Connection: close'` turns that off).
     #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), allow_negative_numbers = true, help_heading = "Batch")]
     parallel: u16,
+}
+
+/// `-o -`, or a name of the descriptor fetch already has: written through
+/// it, so `>> log` appends and `{ ...; } > f` keeps what others wrote there
+/// (reopening it by name would not).
+fn names_stdout(path: &Path) -> bool {
+    ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
+        .iter()
+        .any(|name| path.as_os_str() == *name)
 }
 
 /// URLs from `--input-file` (`-` is stdin): one a line, blank lines and `#`
@@ -758,16 +767,7 @@ impl Args {
                 }
             };
             let output = match self.output.get(i) {
-                // The names of the descriptor fetch already has: written
-                // through it, so `>> log` appends and `{ ...; } > f` keeps
-                // what others wrote there (reopening by name would not).
-                Some(p)
-                    if ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
-                        .iter()
-                        .any(|name| p.as_os_str() == *name) =>
-                {
-                    Output::Stdout
-                }
+                Some(p) if names_stdout(p) => Output::Stdout,
                 Some(p) => Output::File(p.clone()),
                 None if remote_names => {
                     let dir = self.output_dir.clone().unwrap_or_default();
@@ -827,6 +827,7 @@ impl Args {
             silent: self.silent,
             verbose: self.verbose,
             include: self.include,
+            binary_to_terminal: self.output.iter().any(|p| names_stdout(p)),
             progress: match (self.progress, self.no_progress) {
                 (true, _) => ProgressMode::Always,
                 (_, true) => ProgressMode::Never,

@@ -195,6 +195,10 @@ pub struct Display {
     /// `-i`: the head before a body that goes to stdout.
     pub include: bool,
     pub progress: ProgressMode,
+    /// `-o -`: the user asked for the body on stdout, so a binary one goes to
+    /// a terminal too (without it, fetch stops rather than garble the
+    /// terminal, as curl does).
+    pub binary_to_terminal: bool,
 }
 
 /// Which address families may be used.

@@ -91,6 +91,9 @@ fn run_job(
     let mut dest = Destination {
         stdout: &mut *sinks.stdout,
         stdout_is_terminal: sinks.stdout_is_terminal,
+        guard_binary: matches!(sink, Sink::Stdout)
+            && sinks.stdout_is_terminal
+            && !config.display.binary_to_terminal,
         sink,
         head_shown: !show_head,
     };
@@ -131,6 +134,10 @@ fn run_job(
 struct Destination<'s> {
     stdout: &'s mut dyn Write,
     stdout_is_terminal: bool,
+    /// The body goes to a terminal that did not ask for it with `-o -`: a
+    /// binary one (a NUL byte in it) stops the transfer rather than garble
+    /// the terminal, as curl does.
+    guard_binary: bool,
     sink: Sink,
     head_shown: bool,
 }
@@ -1028,6 +1035,15 @@ fn copy_body(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::from_read(e)),
         };
+        if dest.guard_binary && buf[..n].contains(&0) {
+            return Err(Error::Write {
+                path: "stdout".into(),
+                source: std::io::Error::other(
+                    "the body is binary and stdout is a terminal \
+                     (-o FILE saves it; -o - prints it anyway)",
+                ),
+            });
+        }
         dest.sink.write(dest.stdout, &buf[..n])?;
         hashes.update(&buf[..n]);
         *written += n as u64;

@@ -157,6 +157,30 @@ fn headers_user_agent_and_basic_auth() {
     );
 }
 
+/// A binary body to a terminal that did not ask for it stops, as with curl;
+/// `-o -` asks for it, and text passes.
+#[test]
+fn binary_output_to_a_terminal_needs_o_dash() {
+    let server = Server::body(&b"GIF89a\0\x01garbage"[..]);
+    let out = crate::support::run_on_terminal(&[server.url("/")]);
+    assert_eq!(out.status.code(), Some(23), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("the body is binary and stdout is a terminal"),
+        "{shown}"
+    );
+    assert!(!shown.contains("garbage"), "{shown}");
+
+    let out = crate::support::run_on_terminal(&[server.url("/"), "-o".into(), "-".into()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("garbage"));
+
+    let text = Server::body("plain text\n");
+    let out = crate::support::run_on_terminal(&[text.url("/")]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("plain text"));
+}
+
 #[test]
 fn an_empty_user_agent_sends_none() {
     let server = Server::body("x");

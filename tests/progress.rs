@@ -16,16 +16,10 @@ fn big_server() -> Server {
     ])
 }
 
-/// Runs fetch with these arguments on a pseudo-terminal; returns what the
-/// terminal showed (stdout and stderr together).
+/// Runs fetch with these arguments on a pseudo-terminal, to success; returns
+/// what the terminal showed (stdout and stderr together).
 fn on_terminal(args: &[String]) -> String {
-    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
-    let command = format!("'{}' {}", env!("CARGO_BIN_EXE_fetch"), quoted.join(" "));
-    let out = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .env("TERM", "xterm")
-        .output()
-        .expect("run script(1) from util-linux");
+    let out = crate::support::run_on_terminal(args);
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -76,3 +76,16 @@ pub fn await_listening(child: &mut std::process::Child, port: u16) -> bool {
     let _ = child.wait();
     false
 }
+
+/// Runs fetch with these arguments on a pseudo-terminal (script(1) from
+/// util-linux): stdout and stderr are a terminal, and what it showed comes
+/// back as the output's stdout.
+pub fn run_on_terminal(args: &[String]) -> std::process::Output {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let command = format!("'{}' {}", env!("CARGO_BIN_EXE_fetch"), quoted.join(" "));
+    Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .output()
+        .expect("run script(1) from util-linux")
+}
