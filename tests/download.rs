@@ -338,16 +338,11 @@ fn printed_head_is_escaped_on_a_terminal() {
     let head = b"HTTP/1.1 200 OK\r\nX-Evil: a\xc2\x9b2Jb\r\nContent-Length: 0\r\n\r\n";
     let server = Server::bytes(&head[..]);
     let dir = temp();
-    let command = format!(
-        "'{}' '{}' -o '{}'",
-        env!("CARGO_BIN_EXE_fetch"),
+    let out = crate::support::run_on_terminal(&[
         server.url("/"),
-        dir.path().join("f").display()
-    );
-    let out = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .output()
-        .expect("run script(1) from util-linux");
+        "-o".into(),
+        dir.path().join("f").display().to_string(),
+    ]);
     assert!(out.status.success(), "{out:?}");
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("X-Evil: a\\xc2\\x9b2Jb"), "{shown:?}");

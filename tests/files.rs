@@ -192,7 +192,11 @@ fn ctrl_c_removes_the_part_file_and_keeps_the_old_file() {
     )
     .unwrap();
     let mut child = start_stalled_download(&server, &file, &[]);
-    assert!(dir.path().join("f.bin.part").exists());
+    // The leftover was emptied when fetch opened it, before it connected.
+    assert_ne!(
+        fs::read(dir.path().join("f.bin.part")).unwrap(),
+        b"left by -C"
+    );
 
     // A second fetch may not write the same FILE.part meanwhile.
     fetch()
@@ -337,6 +341,7 @@ fn interrupt_once_meta_is_written(server: &Server, file: &std::path::Path) {
     while !meta.exists() && std::time::Instant::now() < until {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    assert!(meta.exists(), "fetch -C wrote no FILE.part.meta");
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -112,8 +112,14 @@ fn head_requests_stay_head_through_redirects() {
             b"",
         ))],
     });
-    fetch().args(["-I", &server.url("/a")]).assert().success();
-    assert!(server.requests().iter().all(|r| r.method() == "HEAD"));
+    fetch()
+        .args(["-I", &server.url("/a")])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("HTTP/1.1 200 OK"));
+    let requests = server.requests();
+    let asked: Vec<(&str, &str)> = requests.iter().map(|r| (r.method(), r.target())).collect();
+    assert_eq!(asked, [("HEAD", "/a"), ("HEAD", "/b")]);
 }
 
 #[test]

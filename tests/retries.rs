@@ -230,7 +230,8 @@ fn transient_statuses_are_retried_and_retry_after_is_honoured() {
         _ => vec![Step::Send(response("200 OK", &[], b"finally"))],
     });
     fetch()
-        .args(["--retry", "2", "--retry-delay", "600"])
+        // -m: were Retry-After ignored, this would fail in 30 s, not wait 20 min.
+        .args(["--retry", "2", "--retry-delay", "600", "-m", "30"])
         .arg(server.url("/"))
         .assert()
         .success()

@@ -292,14 +292,19 @@ fn connect_timeout_covers_the_handshake() {
 
 #[test]
 fn a_connection_cut_in_the_handshake_is_35_and_retried() {
-    // The first connection is reset (or closed) before the server's hello,
-    // the next one works: --retry gets there.
+    // The first connection is reset (or closed) after the client's hello,
+    // before the server's, and the next one works: --retry gets there. (The
+    // ClientHello is read first, so the cut cannot reach the client while it
+    // is still connecting, where it would be a connect failure, 7.)
     for cut in [Step::Reset, Step::EndWithoutNotify] {
         let id = identity(&["localhost"]);
         let first = cut.clone();
         let server = Server::start_tls_with_prelude(
             id.config.clone(),
-            move |n| if n == 0 { vec![first.clone()] } else { vec![] },
+            move |n| match n {
+                0 => vec![Step::AwaitBytes(5), first.clone()],
+                _ => vec![],
+            },
             |_| hello(),
         );
         fetch()
@@ -316,7 +321,7 @@ fn a_connection_cut_in_the_handshake_is_35_and_retried() {
         // Without retries, it is a failed handshake: 35.
         let server = Server::start_tls_with_prelude(
             id.config.clone(),
-            move |_| vec![cut.clone()],
+            move |_| vec![Step::AwaitBytes(5), cut.clone()],
             |_| hello(),
         );
         fetch()

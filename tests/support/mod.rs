@@ -12,7 +12,12 @@ use std::process::Command;
 /// The `fetch` binary built by cargo for these tests, with no proxy or trust
 /// settings inherited from the machine.
 pub fn fetch() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fetch"));
+    without_machine_settings(Command::new(env!("CARGO_BIN_EXE_fetch")))
+}
+
+/// `cmd` (fetch, or what runs it) without the proxy and trust settings of the
+/// machine the tests run on.
+fn without_machine_settings(mut cmd: Command) -> Command {
     for var in [
         "http_proxy",
         "HTTP_PROXY",
@@ -83,7 +88,7 @@ pub fn await_listening(child: &mut std::process::Child, port: u16) -> bool {
 pub fn run_on_terminal(args: &[String]) -> std::process::Output {
     let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
     let command = format!("'{}' {}", env!("CARGO_BIN_EXE_fetch"), quoted.join(" "));
-    Command::new("script")
+    without_machine_settings(Command::new("script"))
         .args(["-q", "-e", "-c", &command, "/dev/null"])
         .env("TERM", "xterm")
         .output()

@@ -40,6 +40,10 @@ pub enum Step {
     WaitFor(Gate),
     /// Wait until the client closes its end (or `PATIENCE` runs out).
     AwaitClose,
+    /// Read (and drop) at least this many bytes from the client, such as its
+    /// TLS ClientHello: what follows then happens in the middle of the
+    /// handshake, not while the client may still be connecting.
+    AwaitBytes(usize),
     /// Abort the connection with a TCP RST instead of a clean close.
     Reset,
     /// End the connection without a TLS close_notify (a plain close for http).
@@ -432,6 +436,17 @@ fn play(conn: &mut Conn, step: Step, signal: &mpsc::Sender<()>) -> Played {
                 }
             }
             true
+        }
+        Step::AwaitBytes(n) => {
+            let until = Instant::now() + PATIENCE;
+            let (mut got, mut sink) = (0, [0u8; 1024]);
+            while got < n && Instant::now() < until {
+                match conn.read(&mut sink) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => got += k,
+                }
+            }
+            got >= n
         }
         Step::Reset => {
             let _ = SockRef::from(conn.tcp()).set_linger(Some(Duration::ZERO));
