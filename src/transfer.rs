@@ -473,14 +473,13 @@ impl<'a> Transfer<'a> {
             Vec::new()
         };
         // Where the body written so far must end: after the bytes of a 206's
-        // Content-Range (for a resume, the whole length: `Asked::check_partial` made
-        // sure), or of a body written as sent, its Content-Length. Decoded
-        // bytes (--compressed) are not counted against either.
-        let end = match (head.status, kind) {
-            _ if !codings.is_empty() => None,
-            (206, _) => range::content_range(head)
-                .map(|(first, last, _)| self.written.saturating_add(last - first + 1)),
-            (_, BodyKind::Length(n)) => Some(self.written.saturating_add(n)),
+        // Content-Range (for a resume, the whole length: `Asked::check_partial`
+        // made sure). A Content-Length its reader holds the body to already;
+        // decoded bytes (--compressed) are not counted against a range.
+        let end = match range::content_range(head) {
+            Some((first, last, _)) if head.status == 206 && codings.is_empty() => {
+                Some(self.written.saturating_add(last - first + 1))
+            }
             _ => None,
         };
         // The server's own digests describe the content as sent (before

@@ -191,7 +191,7 @@ fn ctrl_c_removes_the_part_file_and_keeps_the_old_file() {
         "fetch resume 1\nvalidator \"v\"\n",
     )
     .unwrap();
-    let mut child = start_stalled_download(&server, &file, &[]);
+    let child = start_stalled_download(&server, &file, &[]);
     // The leftover was emptied when fetch opened it, before it connected.
     assert_ne!(
         fs::read(dir.path().join("f.bin.part")).unwrap(),
@@ -207,12 +207,7 @@ fn ctrl_c_removes_the_part_file_and_keeps_the_old_file() {
         .code(23)
         .stderr(predicates::str::contains("another fetch"));
 
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
+    let exit = signal(child, "-INT");
     assert_eq!(exit.code(), Some(130));
     assert_eq!(names_in(dir.path()), ["f.bin"]);
     assert_eq!(fs::read_to_string(&file).unwrap(), "old");
@@ -228,15 +223,10 @@ fn an_unfinished_new_file_is_never_visible() {
         let dir = temp();
         let anonymous = has_anonymous_files(dir.path());
         let file = dir.path().join("f.bin");
-        let mut child = start_stalled_download(&server, &file, &[]);
+        let child = start_stalled_download(&server, &file, &[]);
         let while_running: &[&str] = if anonymous { &[] } else { &["f.bin.part"] };
         assert_eq!(names_in(dir.path()), while_running, "{signal}");
-        let status = std::process::Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = child.wait().unwrap();
+        let exit = self::signal(child, signal);
         let left: &[&str] = match signal {
             "-INT" => {
                 assert_eq!(exit.code(), Some(130));
@@ -333,7 +323,7 @@ fn ctrl_c_with_continue_before_the_body_leaves_nothing() {
 /// (when it reads the head, a moment after the server sent it), and
 /// interrupts it: exit 130.
 fn interrupt_once_meta_is_written(server: &Server, file: &std::path::Path) {
-    let mut child = start_stalled_download(server, file, &["-C"]);
+    let child = start_stalled_download(server, file, &["-C"]);
     let mut meta = file.as_os_str().to_owned();
     meta.push(".part.meta");
     let meta = std::path::PathBuf::from(meta);
@@ -342,10 +332,15 @@ fn interrupt_once_meta_is_written(server: &Server, file: &std::path::Path) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(meta.exists(), "fetch -C wrote no FILE.part.meta");
+    assert_eq!(signal(child, "-INT").code(), Some(130));
+}
+
+/// Sends `child` the signal (`-INT`, `-KILL`) and waits for it to end.
+fn signal(mut child: std::process::Child, signal: &str) -> std::process::ExitStatus {
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    child.wait().unwrap()
 }

@@ -304,10 +304,7 @@ fn continue_refuses_a_206_of_another_version() {
     let dir = temp();
     let file = dir.path().join("f");
     left_by_continue(&file, b"01234", Some(10));
-    fetch()
-        .args(["-s", "-C", &server.url("/"), "-o"])
-        .arg(&file)
-        .assert()
+    fetch_to(&["-C"], &server.url("/"), &file)
         .code(33)
         .stderr(predicate::str::contains("\"v2\""));
     assert!(!file.exists());
@@ -399,10 +396,7 @@ fn a_206_whose_body_runs_past_its_content_range_is_33_and_not_kept() {
     let dir = temp();
     let file = dir.path().join("f");
     left_by_continue(&file, b"01234", Some(10));
-    fetch()
-        .args(["-s", "-C", &server.url("/"), "-o"])
-        .arg(&file)
-        .assert()
+    fetch_to(&["-C"], &server.url("/"), &file)
         .code(33)
         .stderr(predicate::str::contains("past byte 10"));
     assert!(names_in(dir.path()).is_empty());

@@ -407,33 +407,27 @@ fn a_206_must_cover_exactly_the_rest() {
 fn a_206_that_ends_before_its_content_range_is_cut_and_continues() {
     // Framed by the connection's close, the 206 stops 2 bytes short: a body
     // cut short (18), which the next retry continues from byte 8.
-    let server = cut_at_5_of_10("ETag: \"v1\"\n", |n, _| match n {
-        1 => raw(
-            "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-9/10\nConnection: close\n\n",
-            b"567",
-        ),
-        _ => raw(
-            "HTTP/1.1 206 Partial Content\nContent-Range: bytes 8-9/10\nContent-Length: 2\n\n",
-            b"89",
-        ),
-    });
+    let server = || {
+        cut_at_5_of_10("ETag: \"v1\"\n", |n, _| match n {
+            1 => raw(
+                "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-9/10\nConnection: close\n\n",
+                b"567",
+            ),
+            _ => raw(
+                "HTTP/1.1 206 Partial Content\nContent-Range: bytes 8-9/10\nContent-Length: 2\n\n",
+                b"89",
+            ),
+        })
+    };
     let dir = temp();
     let file = dir.path().join("f");
-    retry_into("1", &server.url("/"), &file)
+    let first = server();
+    retry_into("1", &first.url("/"), &file)
         .code(18)
         .stderr(predicate::str::contains("Content-Range"));
     assert!(names_in(dir.path()).is_empty());
 
-    let server = cut_at_5_of_10("ETag: \"v1\"\n", |n, _| match n {
-        1 => raw(
-            "HTTP/1.1 206 Partial Content\nContent-Range: bytes 5-9/10\nConnection: close\n\n",
-            b"567",
-        ),
-        _ => raw(
-            "HTTP/1.1 206 Partial Content\nContent-Range: bytes 8-9/10\nContent-Length: 2\n\n",
-            b"89",
-        ),
-    });
+    let server = server();
     retry_into("2", &server.url("/"), &file).success();
     assert_eq!(fs::read(&file).unwrap(), b"0123456789");
     assert_eq!(server.requests()[2].field("Range"), Some("bytes=8-"));
