@@ -16,7 +16,7 @@ static PARTIAL_FILES: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
 
 /// Held shared by a transfer while it creates a FILE.part and registers it,
 /// and exclusively by the Ctrl-C handler, so that no FILE.part comes into
-/// being that the handler does not see (workers of a batch create theirs at
+/// being that the handler does not see (the threads of a batch create theirs at
 /// the same time).
 static CREATING: RwLock<()> = RwLock::new(());
 
@@ -484,7 +484,7 @@ impl PartFile {
     }
 
     /// Makes the body FILE. FILE.part is renamed onto FILE. The registry is
-    /// not held meanwhile (a batch's workers would queue on it): if Ctrl-C
+    /// not held meanwhile (a batch's threads would queue on it): if Ctrl-C
     /// comes first, the rename fails on the removed FILE.part; if the rename
     /// comes first, FILE is complete and the handler's removal finds nothing.
     ///
@@ -554,10 +554,17 @@ fn open_anonymous(dest: &Path) -> Option<File> {
 }
 
 /// Gives an anonymous file the name `to` (never replacing anything there).
-/// Through /proc, since linkat(2) with AT_EMPTY_PATH needs a capability.
 fn link_anonymous(file: &File, to: &Path) -> io::Result<()> {
+    use nix::errno::Errno;
     use nix::fcntl::{AT_FDCWD, AtFlags};
     use std::os::fd::AsRawFd;
+    // By the descriptor (AT_EMPTY_PATH: since Linux 6.10 for the process that
+    // opened it, before only with CAP_DAC_READ_SEARCH), else by its name in
+    // /proc, a longer way for the kernel.
+    match nix::unistd::linkat(file, "", AT_FDCWD, to, AtFlags::AT_EMPTY_PATH) {
+        Err(Errno::ENOENT | Errno::EPERM) => {}
+        done => return done.map_err(io::Error::from),
+    }
     let from = format!("/proc/self/fd/{}", file.as_raw_fd());
     nix::unistd::linkat(
         AT_FDCWD,
