@@ -1,17 +1,18 @@
-//! Several URLs: `-j` workers on threads, a failure that does not stop the
-//! others, outcomes handled as they finish, and the one-line summary.
+//! Several URLs: `-j` transfers at once (the dispatcher's), a failure that does
+//! not stop the others, outcomes handled as they finish, and the one-line
+//! summary.
 
 use crate::config::{Config, Job, Output, ProgressMode};
+use crate::dispatch::{self, Transfers};
 use crate::error::Error;
 use crate::escape;
 use crate::pool::Pool;
 use crate::progress::{Bar, Progress};
 use crate::report::Report;
-use crate::transfer::{self, State};
+use crate::transfer::{Ended, Pending, State};
 use crate::{Facts, Outcome, Sinks};
 use std::io::{self, Write};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Runs every job of `config`, `config.parallel` at a time. `report` sees each
@@ -54,34 +55,12 @@ pub fn run(
     let mut results: Vec<Option<Result<Outcome, Error>>> = Vec::new();
     results.resize_with(config.jobs.len(), || None);
 
-    // Connections stay open between the transfers of one worker (each has its
-    // own pool); a single URL says `Connection: close` (DESIGN §5), and so
-    // may the user, for every URL (RFC 9112 §9.6: then no second request).
-    let workers = config.parallel.clamp(1, config.jobs.len().max(1));
+    // Connections stay open between the transfers of a batch; a single URL
+    // says `Connection: close` (DESIGN §5), and so may the user, for every URL
+    // (RFC 9112 §9.6: then no second request).
+    let parallel = config.parallel.clamp(1, config.jobs.len().max(1));
     let keep = !single && !asks_to_close(&config.headers);
-    let new_pool = || Pool::for_worker(keep, workers);
-    let run_one = |i: usize, pool: &mut Pool| {
-        let job = match &config.jobs[i] {
-            Ok(job) => job,
-            Err(bad) => {
-                let facts = Facts {
-                    url: bad.shown.clone(),
-                    ..Facts::default()
-                };
-                return (Err(bad.error()), facts);
-            }
-        };
-        let mut out = Shared(&stdout);
-        let mut err = Shared(&stderr);
-        let mut sinks = Sinks {
-            stdout: &mut out,
-            stdout_is_terminal,
-            stderr: &mut err,
-            stderr_is_terminal,
-        };
-        transfer::run(config, job, &mut sinks, bar_for(job), single, pool)
-    };
-    let mut finished = |i: usize, (result, facts): (Result<State, Error>, Facts)| {
+    let finished = |i: usize, (result, facts): Ended| {
         if let Err(e) = &result {
             progress.suspend(|| report(e));
         }
@@ -113,34 +92,27 @@ pub fn run(
         }
         results[i] = Some(result.map(|state| Outcome { facts, state }));
     };
-
-    if workers == 1 {
-        let mut pool = new_pool();
+    let batch = Batch {
+        config,
+        pool: Pool::for_batch(keep, parallel),
+        stdout: &stdout,
+        stdout_is_terminal,
+        stderr: &stderr,
+        stderr_is_terminal,
+        single,
+        bar_for: &bar_for,
+        finished: Mutex::new(finished),
+    };
+    if parallel == 1 {
         for i in 0..config.jobs.len() {
-            finished(i, run_one(i, &mut pool));
+            if let Some(pending) = batch.open(i) {
+                batch.finish(i, pending);
+            }
         }
     } else {
-        // Each worker hands over its own results, under a lock: cheaper than
-        // waking a collecting thread for every transfer.
-        let next = AtomicUsize::new(0);
-        let finished = Mutex::new(finished);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                let (next, run_one, finished) = (&next, &run_one, &finished);
-                let mut pool = new_pool();
-                scope.spawn(move || {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= config.jobs.len() {
-                            break;
-                        }
-                        let result = run_one(i, &mut pool);
-                        (finished.lock().unwrap_or_else(|e| e.into_inner()))(i, result);
-                    }
-                });
-            }
-        });
+        dispatch::run(&batch, config.jobs.len(), parallel);
     }
+    drop(batch);
 
     progress.finish();
     let results: Vec<Result<Outcome, Error>> = results
@@ -171,6 +143,73 @@ pub fn run(
     match failure {
         Some(e) => Err(e),
         None => Ok(outcomes),
+    }
+}
+
+/// A batch's transfers as the dispatcher (or a plain loop, for `-j 1`) runs
+/// them: each writes through the shared sinks and records its result.
+struct Batch<'a, 'w, Finished> {
+    config: &'a Config,
+    pool: Pool,
+    stdout: &'a Mutex<&'w mut (dyn Write + Send)>,
+    stdout_is_terminal: bool,
+    stderr: &'a Mutex<&'w mut (dyn Write + Send)>,
+    stderr_is_terminal: bool,
+    single: bool,
+    bar_for: &'a (dyn Fn(&Job) -> Bar + Sync),
+    finished: Mutex<Finished>,
+}
+
+impl<Finished> Batch<'_, '_, Finished>
+where
+    Finished: FnMut(usize, Ended) + Send,
+{
+    /// Runs `f` with the sinks of one transfer.
+    fn with_sinks<R>(&self, f: impl FnOnce(&mut Sinks<'_>) -> R) -> R {
+        let mut out = Shared(self.stdout);
+        let mut err = Shared(self.stderr);
+        f(&mut Sinks {
+            stdout: &mut out,
+            stdout_is_terminal: self.stdout_is_terminal,
+            stderr: &mut err,
+            stderr_is_terminal: self.stderr_is_terminal,
+        })
+    }
+
+    fn record(&self, i: usize, ended: Ended) {
+        (self.finished.lock().unwrap_or_else(|e| e.into_inner()))(i, ended);
+    }
+}
+
+impl<'a, Finished> Transfers<'a> for Batch<'a, '_, Finished>
+where
+    Finished: FnMut(usize, Ended) + Send,
+{
+    fn open(&self, i: usize) -> Option<Pending<'a>> {
+        let job = match &self.config.jobs[i] {
+            Ok(job) => job,
+            Err(bad) => {
+                let facts = Facts {
+                    url: bad.shown.clone(),
+                    ..Facts::default()
+                };
+                self.record(i, (Err(bad.error()), facts));
+                return None;
+            }
+        };
+        let opened = self.with_sinks(|sinks| {
+            Pending::open(self.config, job, sinks, (self.bar_for)(job), self.single)
+        });
+        opened.map_err(|ended| self.record(i, *ended)).ok()
+    }
+
+    fn send_ahead(&self, pending: &mut Pending<'a>) -> bool {
+        self.with_sinks(|sinks| pending.send_ahead(sinks, &self.pool))
+    }
+
+    fn finish(&self, i: usize, pending: Pending<'a>) {
+        let ended = self.with_sinks(|sinks| pending.finish(sinks, &self.pool));
+        self.record(i, ended);
     }
 }
 
@@ -267,8 +306,8 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A writer shared by the workers: each call holds the lock, so lines written
-/// with one `write_all` never interleave.
+/// A writer shared by the threads of a batch: each call holds the lock, so
+/// lines written with one `write_all` never interleave.
 struct Shared<'m, 'w>(&'m Mutex<&'w mut (dyn Write + Send)>);
 
 impl Write for Shared<'_, '_> {

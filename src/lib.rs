@@ -11,6 +11,7 @@ pub mod batch;
 pub mod body;
 pub mod config;
 pub mod digest;
+pub mod dispatch;
 pub mod error;
 pub mod escape;
 pub mod output;

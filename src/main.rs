@@ -55,7 +55,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// A batch at `-j 256` holds a socket and a file per worker, and idle kept
+/// A batch at `-j 256` holds a socket and a file per transfer, and idle kept
 /// connections: more than the usual soft limit of 1,024 descriptors allows.
 /// The soft limit is raised to the hard one, as the limit is meant to be used
 /// (Go's runtime does the same); if that fails, fetch runs as it is.

@@ -1,18 +1,21 @@
-//! Keep-alive within a batch: each worker keeps the connections of its finished
+//! Keep-alive within a batch: the batch keeps the connections of its finished
 //! transfers whose responses allow it, and the next transfer to the same origin
-//! by the same route sends its request on one of them instead of connecting.
-//! A single URL never uses a pool: it sends `Connection: close` (DESIGN §5).
+//! by the same route sends its request on one of them instead of connecting,
+//! whichever thread runs it. A single URL never uses a pool: it sends
+//! `Connection: close` (DESIGN §5).
 
 use crate::response::Head;
 use crate::transport::Stream;
 use std::io::BufReader;
+use std::sync::Mutex;
 
-/// Idle connections one worker keeps at most (the oldest goes first): enough
-/// for a list that alternates between a few hosts, few enough to be polite.
+/// Idle connections a batch keeps per transfer it runs at once (the oldest
+/// goes first): enough for a list that alternates between a few hosts, few
+/// enough to be polite.
 pub const MAX_IDLE: usize = 4;
 
-/// Idle connections all workers together keep at most: with `-j 256`, four
-/// each would hold 1,024 descriptors, the usual limit, doing nothing.
+/// Idle connections a batch keeps at most: with `-j 256`, four per transfer
+/// would hold 1,024 descriptors, the usual limit, doing nothing.
 pub const MAX_IDLE_IN_ALL: usize = 64;
 
 /// Where a connection leads: the origin and the proxy it goes through. Only a
@@ -36,10 +39,11 @@ impl std::fmt::Display for Route {
     }
 }
 
-/// The idle connections of one worker.
+/// The idle connections of a batch, shared by the threads that run its
+/// transfers.
 pub struct Pool {
     max_idle: usize,
-    idle: Vec<(Route, BufReader<Stream>)>,
+    idle: Mutex<Vec<(Route, BufReader<Stream>)>>,
 }
 
 impl Pool {
@@ -48,18 +52,22 @@ impl Pool {
     pub fn new(max_idle: usize) -> Pool {
         Pool {
             max_idle,
-            idle: Vec::new(),
+            idle: Mutex::new(Vec::new()),
         }
     }
 
-    /// The pools of a batch's workers: `workers` share `MAX_IDLE_IN_ALL` idle
-    /// connections (each at least one, at most `MAX_IDLE`), unless `keep` is
+    /// The pool of a batch that runs `parallel` transfers at once: `MAX_IDLE`
+    /// idle connections for each, `MAX_IDLE_IN_ALL` at most, unless `keep` is
     /// false (a single URL, or the user's `Connection: close`).
-    pub fn for_worker(keep: bool, workers: usize) -> Pool {
+    pub fn for_batch(keep: bool, parallel: usize) -> Pool {
         match keep {
-            true => Pool::new((MAX_IDLE_IN_ALL / workers.max(1)).clamp(1, MAX_IDLE)),
+            true => Pool::new(parallel.saturating_mul(MAX_IDLE).clamp(1, MAX_IDLE_IN_ALL)),
             false => Pool::new(0),
         }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<(Route, BufReader<Stream>)>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether requests should ask for the connection to stay open.
@@ -71,23 +79,27 @@ impl Pool {
     /// in its buffer and nothing waiting on its socket (a server that closed an
     /// idle connection has sent its FIN by now, usually; the caller handles the
     /// race where it arrives later).
-    pub fn take(&mut self, route: &Route) -> Option<BufReader<Stream>> {
-        let i = self.idle.iter().rposition(|(r, _)| r == route)?;
-        let (_, conn) = self.idle.remove(i);
+    pub fn take(&self, route: &Route) -> Option<BufReader<Stream>> {
+        let conn = {
+            let mut idle = self.idle();
+            let i = idle.iter().rposition(|(r, _)| r == route)?;
+            idle.remove(i).1
+        };
         (conn.buffer().is_empty() && !conn.get_ref().socket().has_input()).then_some(conn)
     }
 
     /// Keeps `conn`, which has just delivered the whole of a response that
     /// allows another request on it, unless it holds bytes past that response
     /// (a server that sends more than it framed is not trusted twice).
-    pub fn put(&mut self, route: Route, conn: BufReader<Stream>) {
+    pub fn put(&self, route: Route, conn: BufReader<Stream>) {
         if !self.enabled() || !conn.buffer().is_empty() {
             return;
         }
-        if self.idle.len() >= self.max_idle {
-            self.idle.remove(0);
+        let mut idle = self.idle();
+        if idle.len() >= self.max_idle {
+            idle.remove(0);
         }
-        self.idle.push((route, conn));
+        idle.push((route, conn));
     }
 }
 
@@ -174,7 +186,7 @@ mod tests {
     #[test]
     fn keeps_a_few_by_route_and_drops_the_oldest() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut pool = Pool::new(MAX_IDLE);
+        let pool = Pool::new(MAX_IDLE);
         let mut servers = vec![];
         for i in 0..=MAX_IDLE {
             let (conn, server) = pair(&listener);
@@ -190,19 +202,18 @@ mod tests {
     }
 
     #[test]
-    fn the_workers_of_a_batch_share_the_idle_connections() {
-        assert_eq!(Pool::for_worker(true, 1).max_idle, MAX_IDLE);
-        assert_eq!(Pool::for_worker(true, 16).max_idle, MAX_IDLE);
-        assert_eq!(Pool::for_worker(true, 32).max_idle, 2);
-        assert_eq!(Pool::for_worker(true, 256).max_idle, 1);
-        assert!(!Pool::for_worker(false, 8).enabled());
+    fn a_batch_keeps_a_few_idle_connections_per_transfer_at_once() {
+        assert_eq!(Pool::for_batch(true, 1).max_idle, MAX_IDLE);
+        assert_eq!(Pool::for_batch(true, 8).max_idle, 8 * MAX_IDLE);
+        assert_eq!(Pool::for_batch(true, 256).max_idle, MAX_IDLE_IN_ALL);
+        assert!(!Pool::for_batch(false, 8).enabled());
     }
 
     #[test]
     fn a_connection_the_server_wrote_to_or_closed_is_not_reused() {
         use std::io::Write;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut pool = Pool::new(MAX_IDLE);
+        let pool = Pool::new(MAX_IDLE);
         let (conn, mut server) = pair(&listener);
         pool.put(route("h"), conn);
         server.write_all(b"HTTP/1.1 200 OK\r\n").unwrap();
@@ -227,7 +238,7 @@ mod tests {
     #[test]
     fn a_pool_that_does_not_keep_keeps_nothing() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut pool = Pool::new(0);
+        let pool = Pool::new(0);
         let (conn, _server) = pair(&listener);
         pool.put(route("h"), conn);
         assert!(pool.take(&route("h")).is_none());

@@ -29,7 +29,7 @@ impl<'a> Trace<'a> {
     pub fn step(&mut self, text: impl std::fmt::Display) {
         if let Some(out) = self.out.as_mut() {
             let text = text.to_string();
-            // One write_all per line: a batch's workers share stderr.
+            // One write_all per line: a batch's threads share stderr.
             let line = format!("* {}\n", escape::for_message(text.as_bytes()));
             let _ = out.write_all(line.as_bytes());
         }

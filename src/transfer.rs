@@ -34,9 +34,12 @@ pub const BUFFER_SIZE: usize = 64 * 1024;
 /// Longest wait before a retry, whatever the backoff or Retry-After says (curl's cap).
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
 
+/// How a transfer ended, and what is known of it either way (for `-w`).
+pub type Ended = (Result<State, Error>, Facts);
+
 /// Downloads one job, writing to the sinks; errors say which URL failed.
 /// `show_head` is false in batches (no heads, DESIGN §2); `bar` shows progress;
-/// `pool` holds the connections a batch worker keeps between its transfers.
+/// `pool` holds the connections a batch keeps between its transfers.
 /// Returns how it ended and, either way, what is known of it (for `-w`).
 pub fn run(
     config: &Config,
@@ -44,89 +47,199 @@ pub fn run(
     sinks: &mut Sinks<'_>,
     bar: Bar,
     show_head: bool,
-    pool: &mut Pool,
-) -> (Result<State, Error>, Facts) {
-    let mut transfer = Transfer::new(config, job, bar.clone());
-    let result = run_job(&mut transfer, sinks, show_head, pool);
-    match &result {
-        Ok(_) => bar.finish(),
-        Err(_) => bar.clear(),
+    pool: &Pool,
+) -> Ended {
+    match Pending::open(config, job, sinks, bar, show_head) {
+        Ok(pending) => pending.finish(sinks, pool),
+        Err(ended) => *ended,
     }
-    let facts = transfer.facts(matches!(result, Ok(State::Downloaded)));
-    (result, facts)
 }
 
-fn run_job(
-    transfer: &mut Transfer<'_>,
-    sinks: &mut Sinks<'_>,
-    show_head: bool,
-    pool: &mut Pool,
-) -> Result<State, Error> {
-    let (config, job) = (transfer.config, transfer.job);
-    let mut trace = Trace::new(
-        &mut *sinks.stderr,
-        config.display.verbose,
-        sinks.stderr_is_terminal,
-    );
-    if transfer.already_complete(&mut trace) {
-        return Ok(State::AlreadyComplete);
-    }
-    let (sink, resume) =
-        Sink::open(&job.output, config.files.resume).map_err(|e| e.at(job.url.display()))?;
-    if trace.enabled()
-        && let Some(how) = sink.describe()
-    {
-        trace.step(how);
-    }
-    if let Some((held, resume)) = resume {
-        trace.step(format_args!("Continuing FILE.part from byte {held}"));
-        transfer.written = held;
-        transfer.resume = Some(resume);
-        // Checksums cover the whole file: the part an earlier run wrote too.
-        if !transfer.hashes.is_empty() {
-            sink.read_back(held, |bytes| transfer.hashes.update(bytes))
-                .map_err(|e| e.at(job.url.display()))?;
+/// A transfer whose output is open, between its start and its end. A batch
+/// may send its first request ahead (on a kept connection), wait for the
+/// answer with others, and finish it on whichever thread is free.
+pub struct Pending<'a> {
+    transfer: Transfer<'a>,
+    sink: Sink,
+    guard_binary: bool,
+    head_shown: bool,
+}
+
+impl<'a> Pending<'a> {
+    /// Starts the transfer of `job`: checks whether `-C` has anything to do and
+    /// opens the output. What ended it here (nothing to do, a bad output
+    /// path) comes back as the transfer's result.
+    pub fn open(
+        config: &'a Config,
+        job: &'a Job,
+        sinks: &mut Sinks<'_>,
+        bar: Bar,
+        show_head: bool,
+    ) -> Result<Pending<'a>, Box<Ended>> {
+        let mut transfer = Transfer::new(config, job, bar);
+        let mut trace = Trace::new(
+            &mut *sinks.stderr,
+            config.display.verbose,
+            sinks.stderr_is_terminal,
+        );
+        let opened = if transfer.already_complete(&mut trace) {
+            Ok(None)
+        } else {
+            transfer.open_output(&mut trace).map(Some)
+        };
+        match opened {
+            Ok(Some(sink)) => Ok(Pending {
+                transfer,
+                guard_binary: matches!(sink, Sink::Stdout)
+                    && sinks.stdout_is_terminal
+                    && !config.display.binary_to_terminal,
+                sink,
+                head_shown: !show_head,
+            }),
+            Ok(None) => Err(Box::new(transfer.end(Ok(State::AlreadyComplete)))),
+            Err(e) => Err(Box::new(transfer.end(Err(e)))),
         }
     }
-    let mut dest = Destination {
-        stdout: &mut *sinks.stdout,
-        stdout_is_terminal: sinks.stdout_is_terminal,
-        guard_binary: matches!(sink, Sink::Stdout)
-            && sinks.stdout_is_terminal
-            && !config.display.binary_to_terminal,
-        sink,
-        head_shown: !show_head,
-    };
-    let mut retries_left = config.retry.count;
-    loop {
-        match transfer.attempt(&mut dest, &mut trace, retries_left > 0, pool) {
-            Ok((_, state)) => {
-                let Destination { sink, stdout, .. } = dest;
-                if state == State::Downloaded {
-                    sink.finish(stdout)
-                        .map_err(|e| e.at(transfer.url.display()))?;
-                }
-                return Ok(state);
+
+    /// Sends the first request now if a kept plain-http connection can carry
+    /// it; true if it went out. The caller waits until that connection
+    /// [`answer_fd`](Self::answer_fd) has input, then calls
+    /// [`read_whole_answer`](Self::read_whole_answer) or `finish`. Nothing is lost
+    /// when it does not go out: `finish` connects as usual.
+    pub fn send_ahead(&mut self, sinks: &mut Sinks<'_>, pool: &Pool) -> bool {
+        let transfer = &mut self.transfer;
+        // Not when finishing it could wait on more than the network: on a
+        // reader of stdout, or on reading FILE.part back for a checksum.
+        if !pool.enabled()
+            || transfer.url.scheme() != Scheme::Http
+            || matches!(self.sink, Sink::Stdout)
+            || transfer.unhashed > 0
+        {
+            return false;
+        }
+        let (route, range) = transfer.next_request();
+        let Some(mut conn) = pool.take(&route) else {
+            return false;
+        };
+        if !matches!(conn.get_ref(), Stream::Plain(_)) {
+            // A TLS connection to a proxy: its bytes cannot be looked at
+            // before they are decrypted.
+            pool.put(route, conn);
+            return false;
+        }
+        let mut trace = Trace::new(
+            &mut *sinks.stderr,
+            transfer.config.display.verbose,
+            sinks.stderr_is_terminal,
+        );
+        trace.step(format_args!("Reusing the connection to {route}"));
+        conn.get_mut().socket_mut().renew(&transfer.limits());
+        match transfer.send(conn.get_mut(), true, range.as_ref(), &mut trace) {
+            Ok(()) => {
+                transfer.sent = Some(conn);
+                true
             }
-            Err(e) => match transfer.plan_retry(&e, retries_left, &mut dest.sink) {
-                Some(wait) => {
-                    retries_left -= 1;
-                    let done = config.retry.count - retries_left;
-                    let from = match transfer.written {
-                        0 => String::new(),
-                        n => format!(", continuing at byte {n}"),
-                    };
-                    trace.step(format_args!(
-                        "Retry {done} of {} in {}{from}: {e}",
-                        config.retry.count,
-                        seconds_rounded(wait)
-                    ));
-                    std::thread::sleep(wait);
-                }
-                None => return Err(e.at(transfer.url.display())),
-            },
+            Err(e) => {
+                trace.step(format_args!(
+                    "The kept connection failed ({e}): connecting again"
+                ));
+                false
+            }
         }
     }
+
+    /// The socket the request sent ahead waits on for its answer.
+    pub fn answer_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        match self.transfer.sent.as_ref()?.get_ref() {
+            Stream::Plain(socket) => Some(socket.as_fd()),
+            Stream::Tls(_) => None,
+        }
+    }
+
+    /// Reads what has arrived of the answer to the request sent ahead (call it
+    /// when `answer_fd` has input: the read does not wait); true when that is
+    /// all of a 2xx response other than 206. Such an answer is neither
+    /// followed nor retried and its body is all there, so `finish` then ends
+    /// the transfer without waiting for the network.
+    pub fn read_whole_answer(&mut self) -> bool {
+        let transfer = &mut self.transfer;
+        let head_request = transfer.config.method == Method::Head;
+        let Some(conn) = transfer.sent.as_mut() else {
+            return false;
+        };
+        let Ok(bytes) = conn.fill_buf() else {
+            return false;
+        };
+        let Some((head, length)) = whole_success(bytes, head_request) else {
+            return false;
+        };
+        // Parsed once: `exchange` takes this head. (With -v it reads it again,
+        // to show any interim heads before it.)
+        if !transfer.config.display.verbose {
+            conn.consume(length);
+            transfer.answered = Some(head);
+        }
+        true
+    }
+
+    /// Counts `waited`, the time the answer has been awaited already, against
+    /// `--read-timeout` for the next read.
+    pub fn count_silence(&mut self, waited: Duration) {
+        if let Some(Stream::Plain(socket)) = self.transfer.sent.as_mut().map(|c| c.get_mut()) {
+            socket.count_silence(waited);
+        }
+    }
+
+    /// When the answer must have begun: `--read-timeout` after the request,
+    /// or `--max-time`'s end if that comes first.
+    pub fn answer_due(&self, sent_at: Instant) -> Instant {
+        let quiet = sent_at + self.transfer.config.network.read_timeout;
+        self.transfer.deadline.map_or(quiet, |d| d.min(quiet))
+    }
+
+    /// Runs the transfer to its end: requests (the first may be out already),
+    /// redirects, retries, the body into the output.
+    pub fn finish(self, sinks: &mut Sinks<'_>, pool: &Pool) -> Ended {
+        let Pending {
+            mut transfer,
+            sink,
+            guard_binary,
+            head_shown,
+        } = self;
+        let mut trace = Trace::new(
+            &mut *sinks.stderr,
+            transfer.config.display.verbose,
+            sinks.stderr_is_terminal,
+        );
+        let dest = Destination {
+            stdout: &mut *sinks.stdout,
+            stdout_is_terminal: sinks.stdout_is_terminal,
+            guard_binary,
+            sink,
+            head_shown,
+        };
+        let result = transfer.complete(dest, &mut trace, pool);
+        transfer.end(result)
+    }
+}
+
+/// The head of the final 2xx response (not 206, whose range is checked
+/// against what was asked and may be retried) `bytes` begin with, and the
+/// length of all heads read, when the whole of its body (framed by
+/// Content-Length, or empty) follows.
+fn whole_success(bytes: &[u8], head_request: bool) -> Option<(Head, usize)> {
+    let mut rest = bytes;
+    let head = read_response_head(&mut rest, |_| ()).ok()?;
+    let length = bytes.len() - rest.len();
+    let whole = (200..300).contains(&head.status)
+        && head.status != 206
+        && match BodyKind::of(&head, head_request) {
+            Ok(BodyKind::Empty) => true,
+            Ok(BodyKind::Length(n)) => rest.len() as u64 >= n,
+            _ => false,
+        };
+    whole.then_some((head, length))
 }
 
 /// Where the head and body go, and whether the head was shown already (a
@@ -198,7 +311,10 @@ struct Transfer<'a> {
     /// False once the chain has left the original origin: from then on,
     /// credentials stay home for the rest of the chain.
     send_credentials: bool,
-    /// Every URL requested in this chain, to recognise loops.
+    /// The route to `url`: its origin and the proxy on the way.
+    route: Route,
+    /// Every URL requested in this chain, to recognise loops (empty until the
+    /// first redirect).
     visited: Vec<String>,
     redirects: u32,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -219,6 +335,12 @@ struct Transfer<'a> {
     /// Digests of the body written so far: for `--checksum`, `%{digest_sha256}`
     /// and the server's Content-Digest / Repr-Digest.
     hashes: Hashes,
+    /// A kept connection the next request has gone out on already.
+    sent: Option<BufReader<Stream>>,
+    /// The head of the answer on `sent`, read from it already.
+    answered: Option<Head>,
+    /// Bytes of FILE.part (`-C`) that the checksums have yet to cover.
+    unhashed: u64,
 }
 
 impl<'a> Transfer<'a> {
@@ -247,7 +369,8 @@ impl<'a> Transfer<'a> {
             started,
             hashes,
             deadline: config.network.max_time.map(|t| started + t),
-            visited: vec![url.absolute_form()],
+            route: route_of(config, &url),
+            visited: Vec::new(),
             url,
             send_credentials: true,
             redirects: 0,
@@ -259,7 +382,101 @@ impl<'a> Transfer<'a> {
             response: None,
             retries: 0,
             if_modified_since,
+            sent: None,
+            answered: None,
+            unhashed: 0,
         }
+    }
+
+    /// Opens the output (FILE.part, or where a new FILE is made; stdout), and
+    /// with `-C` continues what FILE.part holds.
+    fn open_output(&mut self, trace: &mut Trace<'_>) -> Result<Sink, Error> {
+        let (config, job) = (self.config, self.job);
+        let (sink, resume) =
+            Sink::open(&job.output, config.files.resume).map_err(|e| e.at(job.url.display()))?;
+        if trace.enabled()
+            && let Some(how) = sink.describe()
+        {
+            trace.step(how);
+        }
+        if let Some((held, resume)) = resume {
+            trace.step(format_args!("Continuing FILE.part from byte {held}"));
+            self.written = held;
+            self.resume = Some(resume);
+            // Checksums cover the whole file: the part an earlier run wrote
+            // too, read back when the transfer runs (not where it is opened).
+            if !self.hashes.is_empty() {
+                self.unhashed = held;
+            }
+        }
+        Ok(sink)
+    }
+
+    /// Tries (and retries) until the transfer ends; on success FILE is in place.
+    fn complete(
+        &mut self,
+        mut dest: Destination<'_>,
+        trace: &mut Trace<'_>,
+        pool: &Pool,
+    ) -> Result<State, Error> {
+        let config = self.config;
+        if self.unhashed > 0 {
+            let hashes = &mut self.hashes;
+            dest.sink
+                .read_back(self.unhashed, |bytes| hashes.update(bytes))
+                .map_err(|e| e.at(self.job.url.display()))?;
+            self.unhashed = 0;
+        }
+        let mut retries_left = config.retry.count;
+        loop {
+            match self.attempt(&mut dest, trace, retries_left > 0, pool) {
+                Ok((_, state)) => {
+                    let Destination { sink, stdout, .. } = dest;
+                    if state == State::Downloaded {
+                        sink.finish(stdout).map_err(|e| e.at(self.url.display()))?;
+                    }
+                    return Ok(state);
+                }
+                Err(e) => match self.plan_retry(&e, retries_left, &mut dest.sink) {
+                    Some(wait) => {
+                        retries_left -= 1;
+                        let done = config.retry.count - retries_left;
+                        let from = match self.written {
+                            0 => String::new(),
+                            n => format!(", continuing at byte {n}"),
+                        };
+                        trace.step(format_args!(
+                            "Retry {done} of {} in {}{from}: {e}",
+                            config.retry.count,
+                            seconds_rounded(wait)
+                        ));
+                        std::thread::sleep(wait);
+                    }
+                    None => return Err(e.at(self.url.display())),
+                },
+            }
+        }
+    }
+
+    /// Ends the transfer with `result`: the bar finishes (or goes), and what
+    /// `-w` reports is taken.
+    fn end(&self, result: Result<State, Error>) -> Ended {
+        match &result {
+            Ok(_) => self.bar.finish(),
+            Err(_) => self.bar.clear(),
+        }
+        let facts = self.facts(matches!(result, Ok(State::Downloaded)));
+        (result, facts)
+    }
+
+    /// Where the next request goes, and the range it asks for (`plan_retry`
+    /// keeps `written > 0` only together with `resume`).
+    fn next_request(&self) -> (Route, Option<(u64, String)>) {
+        let range = match (&self.resume, self.written) {
+            (Some(r), from) if from > 0 => Some((from, r.validator.clone())),
+            _ => None,
+        };
+        (self.route.clone(), range)
     }
 
     /// `-C` with FILE present and no FILE.part: an earlier run finished it.
@@ -317,16 +534,11 @@ impl<'a> Transfer<'a> {
         dest: &mut Destination<'_>,
         trace: &mut Trace<'_>,
         may_retry: bool,
-        pool: &mut Pool,
+        pool: &Pool,
     ) -> Result<(Head, State), Error> {
         loop {
             self.retry_after = None;
-            // `plan_retry` keeps `written > 0` only together with `resume`.
-            let range = match (&self.resume, self.written) {
-                (Some(r), from) if from > 0 => Some((from, r.validator.clone())),
-                _ => None,
-            };
-            let route = self.route();
+            let (route, range) = self.next_request();
             let (mut conn, head) = self.exchange(pool, &route, range.as_ref(), trace)?;
             self.retry_after = retry_after(&head);
             self.response = Some((head.status, head.value("content-type").map(str::to_owned)));
@@ -401,51 +613,47 @@ impl<'a> Transfer<'a> {
     }
 
     /// Sends the request and reads the final response's head, on a connection
-    /// the pool kept for this route if it has one, else on a new one. A kept
-    /// connection that fails before its response (the server closed it while it
-    /// was idle, and we did not see that in time) is replaced once, quietly, as
-    /// curl does: the request is a GET or HEAD, safe to send again.
+    /// the pool kept for this route if it has one (or the one the request was
+    /// sent ahead on), else on a new one. A kept connection that fails before
+    /// its response (the server closed it while it was idle, and we did not
+    /// see that in time) is replaced once, quietly, as curl does: the request
+    /// is a GET or HEAD, safe to send again.
     fn exchange(
         &mut self,
-        pool: &mut Pool,
+        pool: &Pool,
         route: &Route,
         range: Option<&(u64, String)>,
         trace: &mut Trace<'_>,
     ) -> Result<(BufReader<Stream>, Head), Error> {
-        if let Some(mut conn) = pool.take(route) {
-            trace.step(format_args!("Reusing the connection to {route}"));
-            conn.get_mut().socket_mut().renew(&self.limits());
-            match self.request(&mut conn, true, range, trace) {
-                Ok(head) => return Ok((conn, head)),
-                Err(e @ (Error::EmptyReply | Error::Network { .. } | Error::Truncated(_))) => {
-                    trace.step(format_args!(
-                        "The kept connection failed ({e}): connecting again"
-                    ));
-                }
-                Err(e) => return Err(e),
+        let kept = match self.sent.take() {
+            Some(conn) => Some(Ok(conn)),
+            None => pool.take(route).map(|mut conn| {
+                trace.step(format_args!("Reusing the connection to {route}"));
+                conn.get_mut().socket_mut().renew(&self.limits());
+                self.send(conn.get_mut(), true, range, trace).map(|()| conn)
+            }),
+        };
+        let answer = kept.map(|sent| {
+            sent.and_then(|mut conn| match self.answered.take() {
+                Some(head) => Ok((conn, head)),
+                None => read_response_head(&mut conn, |h| trace.head("< ", &h.raw))
+                    .map(|head| (conn, head)),
+            })
+        });
+        match answer {
+            Some(Ok(answered)) => return Ok(answered),
+            Some(Err(e @ (Error::EmptyReply | Error::Network { .. } | Error::Truncated(_)))) => {
+                trace.step(format_args!(
+                    "The kept connection failed ({e}): connecting again"
+                ));
             }
+            Some(Err(e)) => return Err(e),
+            None => {}
         }
         let mut conn = BufReader::with_capacity(BUFFER_SIZE, self.connect(trace)?);
-        let head = self.request(&mut conn, pool.enabled(), range, trace)?;
+        self.send(conn.get_mut(), pool.enabled(), range, trace)?;
+        let head = read_response_head(&mut conn, |h| trace.head("< ", &h.raw))?;
         Ok((conn, head))
-    }
-
-    /// Writes the request on `conn` and reads the final response's head.
-    fn request(
-        &self,
-        conn: &mut BufReader<Stream>,
-        keep_alive: bool,
-        range: Option<&(u64, String)>,
-        trace: &mut Trace<'_>,
-    ) -> Result<Head, Error> {
-        self.send(conn.get_mut(), keep_alive, range, trace)?;
-        read_response_head(conn, |h| trace.head("< ", &h.raw))
-    }
-
-    /// The origin of the current URL and the proxy on the way to it.
-    fn route(&self) -> Route {
-        let proxy = proxy::for_target(&self.config.proxies, &self.url).map(|p| p.display());
-        Route::new(&self.url.origin(), proxy.as_deref())
     }
 
     /// Streams the final response's body into the sink: framed, metered,
@@ -749,6 +957,9 @@ impl<'a> Transfer<'a> {
     /// Moves to a redirect's target, or says why not (1, 8, 47).
     fn follow(&mut self, status: u16, location: &[u8], trace: &mut Trace<'_>) -> Result<(), Error> {
         let next = redirect::next_target(&self.url, location)?;
+        if self.visited.is_empty() {
+            self.visited.push(self.job.url.absolute_form());
+        }
         let key = next.absolute_form();
         if self.visited.contains(&key) {
             self.visited.push(key);
@@ -771,6 +982,7 @@ impl<'a> Transfer<'a> {
         self.visited.push(key);
         self.redirects += 1;
         self.url = next;
+        self.route = route_of(self.config, &self.url);
         Ok(())
     }
 
@@ -975,9 +1187,15 @@ impl<'a> Transfer<'a> {
     }
 }
 
+/// The origin of `url` and the proxy on the way to it.
+fn route_of(config: &Config, url: &Target) -> Route {
+    let proxy = proxy::for_target(&config.proxies, url).map(|p| p.display());
+    Route::new(&url.origin(), proxy.as_deref())
+}
+
 /// Gives the pool a connection whose response was read to its end
 /// (`finished`), when the response lets the connection carry another request.
-fn keep(pool: &mut Pool, route: Route, conn: BufReader<Stream>, head: &Head, finished: bool) {
+fn keep(pool: &Pool, route: Route, conn: BufReader<Stream>, head: &Head, finished: bool) {
     if finished && pool::keeps_alive(head) {
         pool.put(route, conn);
     }
@@ -1053,6 +1271,41 @@ fn copy_body(
 mod tests {
     use super::*;
     use crate::test_io::head;
+
+    #[test]
+    fn a_whole_success_is_recognised_in_the_bytes_that_arrived() {
+        let whole = |bytes: &[u8]| whole_success(bytes, false).is_some();
+        assert!(whole(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"));
+        // Bytes after it do not matter here (the pool does not keep such a
+        // connection).
+        assert!(whole(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef"));
+        assert!(whole(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"
+        ));
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n";
+        assert_eq!(whole_success(head, true).map(|(_, n)| n), Some(head.len()));
+        // Not yet all there.
+        assert!(!whole(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabc"));
+        assert!(!whole(b"HTTP/1.1 200 OK\r\nContent-Len"));
+        assert!(!whole(b""));
+        // Framings whose end is not known from the head.
+        assert!(!whole(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        ));
+        assert!(!whole(b"HTTP/1.1 200 OK\r\n\r\nuntil close"));
+        // Answers that may lead to another request, or are errors.
+        assert!(!whole(
+            b"HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!whole(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"));
+        assert!(!whole(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!whole(b"garbage\r\n\r\n"));
+        assert!(!whole(
+            b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-2/9\r\nContent-Length: 3\r\n\r\nabc"
+        ));
+    }
 
     #[test]
     fn retry_after_forms() {

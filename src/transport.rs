@@ -327,6 +327,9 @@ pub struct Socket {
     armed: Option<Duration>,
     /// The write timeout currently set (a kept connection keeps it).
     write_armed: Option<Duration>,
+    /// Silence already waited out elsewhere (by a batch's poll), which the
+    /// next read counts against `--read-timeout`.
+    waited: Duration,
 }
 
 impl Socket {
@@ -338,6 +341,7 @@ impl Socket {
             connecting: Some(connecting),
             armed: None,
             write_armed: None,
+            waited: Duration::ZERO,
         }
     }
 
@@ -353,6 +357,12 @@ impl Socket {
         if let Some(phase) = &mut self.connecting {
             phase.step = Some(step);
         }
+    }
+
+    /// Counts `waited`, silence of the peer waited out already, against
+    /// `--read-timeout` for the next read: it waits only what is left.
+    pub fn count_silence(&mut self, waited: Duration) {
+        self.waited = waited;
     }
 
     /// Ends the connect phase: from now on `--read-timeout` (and `--max-time`)
@@ -378,18 +388,22 @@ impl Socket {
             }
             return Ok((left, phase.by_max_time));
         }
+        let quiet = self.read_timeout.saturating_sub(self.waited);
         match self.deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     Err(max_time_error().into_io())
-                } else if left < self.read_timeout {
+                } else if left < quiet {
                     Ok((left, true))
+                } else if quiet.is_zero() {
+                    Err(self.timed_out(false))
                 } else {
-                    Ok((self.read_timeout, false))
+                    Ok((quiet, false))
                 }
             }
-            None => Ok((self.read_timeout, false)),
+            None if quiet.is_zero() => Err(self.timed_out(false)),
+            None => Ok((quiet, false)),
         }
     }
 
@@ -408,6 +422,12 @@ impl Socket {
     }
 }
 
+impl std::os::fd::AsFd for Socket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.tcp.as_fd()
+    }
+}
+
 fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -422,6 +442,7 @@ impl Socket {
     pub fn splice_into(&mut self, pipe: &std::io::PipeWriter, len: usize) -> io::Result<usize> {
         use nix::fcntl::{SpliceFFlags, splice};
         let (wait, by_max_time) = self.left()?;
+        self.waited = Duration::ZERO;
         if needs_arming(self.armed, wait) {
             self.tcp.set_read_timeout(Some(wait))?;
             self.armed = Some(wait);
@@ -465,6 +486,7 @@ fn needs_arming(armed: Option<Duration>, wait: Duration) -> bool {
 impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let (wait, by_max_time) = self.left()?;
+        self.waited = Duration::ZERO;
         if needs_arming(self.armed, wait) {
             self.tcp.set_read_timeout(Some(wait))?;
             self.armed = Some(wait);
@@ -521,6 +543,49 @@ mod tests {
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// A connected socket past its connect phase, and the peer's end.
+    fn connected(read_timeout: Duration, deadline: Option<Instant>) -> (Socket, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        let limits = Limits {
+            connect_timeout: Duration::from_secs(5),
+            read_timeout,
+            deadline,
+        };
+        let phase = ConnectPhase {
+            until: Instant::now(),
+            by_max_time: false,
+            timeout: limits.connect_timeout,
+            step: None,
+        };
+        let mut socket = Socket::new(tcp, &limits, phase);
+        socket.connected();
+        (socket, peer)
+    }
+
+    #[test]
+    fn silence_waited_out_elsewhere_counts_once_against_the_read_timeout() {
+        let minute = Duration::from_secs(60);
+        let (mut socket, mut peer) = connected(minute, None);
+        socket.count_silence(Duration::from_secs(45));
+        assert_eq!(socket.left().unwrap(), (Duration::from_secs(15), false));
+        peer.write_all(b"x").unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(socket.read(&mut byte).unwrap(), 1);
+        // The next read has the whole timeout again.
+        assert_eq!(socket.left().unwrap(), (minute, false));
+        // All of it waited out: the read fails at once, naming the limit.
+        socket.count_silence(minute);
+        let e = socket.read(&mut byte).unwrap_err();
+        assert!(e.to_string().contains("--read-timeout"), "{e}");
+        // --max-time, when it ends first, still says so.
+        let (mut socket, _peer) = connected(minute, Some(Instant::now() + minute / 2));
+        socket.count_silence(Duration::from_secs(10));
+        let (left, by_max_time) = socket.left().unwrap();
+        assert!(by_max_time && left <= minute / 2, "{left:?}");
     }
 
     #[test]

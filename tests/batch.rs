@@ -210,7 +210,7 @@ fn a_bad_url_does_not_stop_the_others() {
     assert_eq!(names_in(dir.path()), ["c1", "c3"]);
 }
 
-/// `-v` lines of workers running at once never run into each other.
+/// `-v` lines of transfers running at once never run into each other.
 #[test]
 fn verbose_lines_of_parallel_transfers_stay_whole() {
     let server = files_server();

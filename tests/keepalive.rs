@@ -1,7 +1,8 @@
-//! Keep-alive within a batch: a worker sends its next request on the connection
-//! of its last transfer when that response allows it, replaces a kept
-//! connection the server closed, and never reuses one it cannot trust. A
-//! single URL still says `Connection: close`.
+//! Keep-alive within a batch: the next request to an origin goes on the
+//! connection of an earlier transfer when that response allows it (with `-j`,
+//! sent ahead by the dispatcher), a kept connection the server closed is
+//! replaced, and one it cannot trust is never reused. A single URL still says
+//! `Connection: close`.
 
 use crate::support::server::{Recorded, Server, Step, raw, response};
 use crate::support::tls::identity;
@@ -239,7 +240,7 @@ fn a_second_failure_on_the_new_connection_is_the_transfers_error() {
 }
 
 #[test]
-fn each_worker_keeps_its_own_connection() {
+fn a_parallel_batch_uses_no_more_connections_than_transfers_at_once() {
     let server = keeping_server();
     let dir = temp();
     let urls: Vec<String> = (0..8).map(|i| server.url(&format!("/f{i}"))).collect();
@@ -339,4 +340,153 @@ fn connection_close_from_the_user_gives_each_url_its_own_connection() {
         .assert()
         .success();
     assert_eq!(connections(&server), [0, 1, 2]);
+}
+
+/// With `-j` above 1 a request to an origin with a kept connection goes out
+/// ahead on it, and one thread finishes the answers that arrived whole; any
+/// other answer (in pieces, long, chunked, a redirect, an error, a retry)
+/// goes on as it would alone. All of them, on kept connections:
+#[test]
+fn parallel_batches_take_every_kind_of_answer_on_kept_connections() {
+    use crate::support::server::pattern;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let big = pattern(0, 300_000);
+    let busy = AtomicUsize::new(0);
+    let server = Server::start(move |req: &Recorded| {
+        let path = req.target();
+        let mut steps = match path.trim_end_matches(char::is_numeric) {
+            "/piece" => vec![
+                Step::Send(raw("HTTP/1.1 200 OK\nContent-Length: 5\n\n", b"")),
+                Step::Pause(Duration::from_millis(30)),
+                Step::Send(b"piece".to_vec()),
+            ],
+            "/big" => vec![Step::Send(response("200 OK", &[], &big))],
+            "/chunked" => vec![Step::Send(raw(
+                "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n",
+                b"3\r\nchu\r\n4\r\nnked\r\n0\r\n\r\n",
+            ))],
+            "/moved" => vec![Step::Send(response(
+                "302 Found",
+                &["Location: /small9"],
+                b"",
+            ))],
+            "/missing" => vec![Step::Send(response("404 Not Found", &[], b"no"))],
+            "/busy" if busy.fetch_add(1, Ordering::SeqCst) == 0 => vec![Step::Send(response(
+                "503 Service Unavailable",
+                &["Retry-After: 0"],
+                b"",
+            ))],
+            _ => vec![Step::Send(response("200 OK", &[], path.as_bytes()))],
+        };
+        steps.push(Step::KeepOpen);
+        steps
+    });
+    let dir = temp();
+    let names = [
+        "small1", "small2", "small3", "piece1", "big1", "chunked1", "small4", "moved1", "piece2",
+        "missing1", "small5", "busy1", "big2", "chunked2", "small6", "piece3",
+    ];
+    fetch()
+        .current_dir(dir.path())
+        .args(["-s", "-j", "3", "--retry", "1"])
+        .args(names.iter().map(|n| server.url(&format!("/{n}"))))
+        .assert()
+        .code(22)
+        .stderr(predicate::str::contains("/missing1").and(predicate::str::contains("404")));
+    for name in names {
+        let got = fs::read(dir.path().join(name));
+        let want: Vec<u8> = match name.trim_end_matches(char::is_numeric) {
+            "missing" => {
+                assert!(got.is_err(), "{name} was written");
+                continue;
+            }
+            "piece" => b"piece".to_vec(),
+            "big" => big_copy(),
+            "chunked" => b"chunked".to_vec(),
+            "moved" => b"/small9".to_vec(),
+            _ => format!("/{name}").into_bytes(),
+        };
+        assert_eq!(got.unwrap(), want, "{name}");
+    }
+    let used = connections(&server);
+    let mut distinct = used.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert!(
+        distinct.len() < used.len(),
+        "no connection carried a second request: {used:?}"
+    );
+}
+
+fn big_copy() -> Vec<u8> {
+    crate::support::server::pattern(0, 300_000)
+}
+
+#[test]
+fn a_parallel_batch_replaces_kept_connections_that_fail_before_answering() {
+    // Each connection answers its first request only, then closes (or resets)
+    // without a word: every request sent ahead on a kept connection goes
+    // again on a new one.
+    for ending in [None, Some(Step::Reset)] {
+        let server = Server::start(move |req: &Recorded| {
+            if req.nth == 0 {
+                let name = req.target().trim_start_matches('/');
+                vec![
+                    Step::Send(response("200 OK", &[], name.as_bytes())),
+                    Step::KeepOpen,
+                ]
+            } else {
+                ending.clone().into_iter().collect()
+            }
+        });
+        let dir = temp();
+        let names = ["a", "b", "c", "d", "e", "f"];
+        fetch()
+            .current_dir(dir.path())
+            .args(["-v", "-j", "2"])
+            .args(names.iter().map(|n| server.url(&format!("/{n}"))))
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("The kept connection failed ("));
+        for name in names {
+            assert_eq!(fs::read(dir.path().join(name)).unwrap(), name.as_bytes());
+        }
+    }
+}
+
+#[test]
+fn a_silent_kept_connection_in_a_parallel_batch_is_a_read_timeout() {
+    // a and b come on two new connections (a is answered once b has asked);
+    // any later request on them gets no answer, and the connection stays
+    // open. c goes on one of them.
+    use crate::support::server::Gate;
+    let b_asked = Gate::new();
+    let server = Server::start(move |req: &Recorded| match (req.nth, req.target()) {
+        (0, "/a") => vec![
+            Step::WaitFor(b_asked.clone()),
+            Step::Send(response("200 OK", &[], b"a")),
+            Step::KeepOpen,
+        ],
+        (0, "/b") => {
+            b_asked.open();
+            vec![Step::Send(response("200 OK", &[], b"b")), Step::KeepOpen]
+        }
+        _ => vec![Step::KeepOpen],
+    });
+    let dir = temp();
+    fetch()
+        .current_dir(dir.path())
+        .args(["-s", "-j", "2", "--read-timeout", "1"])
+        .args(["a", "b", "c"].map(|n| server.url(&format!("/{n}"))))
+        .assert()
+        .code(28)
+        .stderr(predicate::str::contains(
+            "/c: no data for 1 s (--read-timeout)",
+        ));
+    assert_eq!(names_in(dir.path()), ["a", "b"]);
+    let used = connections(&server);
+    assert!(
+        used.len() == 3 && used[0] != used[1] && used[..2].contains(&used[2]),
+        "c on a kept connection: {used:?}"
+    );
 }

@@ -184,7 +184,7 @@ fn a_hundred_urls_eight_at_a_time_from_nginx() {
 }
 
 /// nginx numbers its connections ($connection): a batch that keeps its
-/// connections alive shows as many numbers as it has workers.
+/// connections alive shows no more numbers than transfers it runs at once.
 #[test]
 fn a_batch_reuses_its_connections_to_nginx() {
     let Some(nginx) = Nginx::start("add_header X-Connection $connection;") else {

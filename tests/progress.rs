@@ -137,3 +137,45 @@ fn unknown_length_shows_a_byte_count() {
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(stderr.contains("2.00 MiB"), "{stderr:?}");
 }
+
+/// With `-j`, a bar for each transfer, whichever thread runs it: the large
+/// bodies arrive while the small ones are finished on kept connections.
+#[test]
+fn parallel_transfers_get_a_bar_each() {
+    let server = Server::start(|req: &crate::support::server::Recorded| {
+        let len: u64 = match req.target() {
+            "/one" => 1 << 20,
+            "/two" => 2 << 20,
+            _ => 10 * 1024,
+        };
+        vec![
+            Step::Send(raw(
+                &format!("HTTP/1.1 200 OK\nContent-Length: {len}\n\n"),
+                b"",
+            )),
+            Step::Pattern { from: 0, len },
+            Step::KeepOpen,
+        ]
+    });
+    let dir = temp();
+    let names = ["one", "two", "s1", "s2", "s3"];
+    let out = fetch()
+        .args(["--progress", "-j", "2", "--output-dir"])
+        .arg(dir.path())
+        .args(names.map(|n| server.url(&format!("/{n}"))))
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    for (name, done) in [
+        ("one", "1.00 MiB/1.00 MiB"),
+        ("two", "2.00 MiB/2.00 MiB"),
+        ("s1", "10.00 KiB/10.00 KiB"),
+        ("s2", "10.00 KiB/10.00 KiB"),
+        ("s3", "10.00 KiB/10.00 KiB"),
+    ] {
+        let bar = stderr
+            .split(['\r', '\n'])
+            .any(|line| line.contains(name) && line.contains(done));
+        assert!(bar, "no finished bar for {name}: {stderr:?}");
+    }
+}
