@@ -556,14 +556,16 @@ def write_markdown(s, res, goal_list, path, png_rel):
             lines += ["Commands: `fetch --input-file LIST -j 8 --output-dir D -s`; "
                       "`curl -Z --parallel-max 8 --output-dir D --remote-name-all -s URL...`; "
                       "`xargs -P 8 -n 50 wget -q -P D < LIST`; D is made fresh (empty) before each run. "
-                      "All three keep their connections alive (fetch: one per worker; curl -Z: as many "
-                      "as it opens; wget: one per process of 50 URLs). fetch writes each new file into an "
+                      "All three keep their connections alive (fetch: one per transfer running at once; "
+                      "curl -Z: as many as it opens; wget: one per process of 50 URLs). fetch sends the "
+                      "requests on kept connections from one thread and finishes there the answers that "
+                      "arrived whole (README, Network). fetch writes each new file into an "
                       "anonymous file (O_TMPFILE) that it links in as FILE when complete (DESIGN §3's "
                       "FILE.part, made invisible); curl and wget create FILE directly and write into it. "
                       "`rawbatch` (bench/rawbatch.rs, not a client anyone uses) does fetch's work per file "
-                      "(both lookups, the anonymous file, the link) in curl -Z's shape, one thread polling "
-                      "8 kept-alive connections: how long the batch would take without a thread per "
-                      "transfer.", ""]
+                      "(both lookups, the anonymous file, the link) with no HTTP beyond a Content-Length "
+                      "answer, one thread polling 8 kept-alive connections: a floor for fetch's "
+                      "dispatcher.", ""]
     lines += [
         "Checks before timing (the served file each body was compared with, byte for byte):",
         "",

@@ -1,10 +1,10 @@
-//! An experiment for BENCHMARKS.md's row 6: fetch's batch work in curl -Z's
-//! shape. One thread polls N kept-alive connections (curl's event loop) where
-//! fetch blocks N threads, one per transfer; the work per file is fetch's: look
-//! FILE and FILE.part up, open an anonymous file (O_TMPFILE) in DIR, send the
-//! GET, write the body, link the file in as FILE. No TLS, no redirects, no
-//! chunked bodies, no retries: Content-Length responses from one server only.
-//! What it shows is how much of fetch's time the thread per transfer costs.
+//! A floor for BENCHMARKS.md's row 6: fetch's batch work per file with nothing
+//! else. One thread polls N kept-alive connections, as fetch's dispatcher does
+//! (and curl -Z's event loop); per file it does what fetch does: look FILE and
+//! FILE.part up, open an anonymous file (O_TMPFILE) in DIR, send the GET, write
+//! the body, link the file in as FILE. No TLS, no redirects, no chunked bodies,
+//! no retries, no checks: Content-Length responses from one server only. What
+//! it shows is how close fetch comes to the work it cannot avoid.
 //!
 //! Usage: rawbatch HOST:PORT LIST DIR [N]
 //!
