@@ -14,7 +14,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::collections::VecDeque;
 use std::io::{PipeReader, PipeWriter, Read, Write};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::Scope;
 use std::time::Instant;
@@ -92,6 +92,10 @@ struct Dispatcher<'a, 's, 'e, T> {
 impl<'a, T: Transfers<'a>> Dispatcher<'a, '_, '_, T> {
     fn run(&mut self) {
         loop {
+            if self.lanes.failed.load(Ordering::Acquire) {
+                // A lane panicked (a bug): end, so that the panic shows.
+                return;
+            }
             self.running -= self.lanes.take_done();
             self.start_more();
             if self.running == 0 {
@@ -212,9 +216,11 @@ struct Lanes<'a> {
     work_added: Condvar,
     /// Transfers the lanes finished since the dispatcher last looked.
     done: AtomicUsize,
-    /// A byte for each finished transfer wakes the dispatcher's poll. At most
-    /// one per transfer running waits there (-j is at most 256; a pipe holds
-    /// 64 KiB), and the dispatcher reads all there are.
+    /// A lane panicked.
+    failed: AtomicBool,
+    /// A byte for each finished transfer wakes the dispatcher's poll. Fewer
+    /// than two per transfer running wait there (-j is at most 256; a pipe
+    /// holds 64 KiB), and the dispatcher reads them all.
     wake_reader: PipeReader,
     wake_writer: PipeWriter,
 }
@@ -240,6 +246,7 @@ impl<'a> Lanes<'a> {
             }),
             work_added: Condvar::new(),
             done: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
             wake_reader,
             wake_writer,
         })
@@ -299,7 +306,7 @@ impl<'a> Lanes<'a> {
                 }
             };
             // The dispatcher hears of the end of the transfer even if it
-            // panics (it would wait for it forever).
+            // panics (it would wait for it forever), and then ends.
             let done = Done(self);
             transfers.finish(i, pending);
             // Idle before the dispatcher hears of it, so that the work it
@@ -331,6 +338,9 @@ struct Done<'l, 'a>(&'l Lanes<'a>);
 
 impl Drop for Done<'_, '_> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.failed.store(true, Ordering::Release);
+        }
         self.0.done.fetch_add(1, Ordering::AcqRel);
         // Never full (see `wake_reader`); a failed write leaves the count for
         // the next wake-up.

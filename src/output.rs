@@ -108,11 +108,16 @@ pub enum Sink {
     Part(PartFile),
     /// An existing FILE that is not a regular file (`/dev/null`, a FIFO).
     Direct { file: File, path: PathBuf },
+    /// A FIFO at FILE, not opened yet: opening one for writing waits for its
+    /// reader, so it is opened (`ready`) when the transfer runs, not where it
+    /// is set up (a batch's dispatcher sets up transfers for others).
+    Fifo { path: PathBuf },
 }
 
 impl Sink {
     /// Opens the destination before anything is downloaded, so a bad path fails
-    /// before the network is touched. With `keep_partial` (`-C`), an existing
+    /// before the network is touched (a FIFO is only found here, and opened by
+    /// `ready` before the request). With `keep_partial` (`-C`), an existing
     /// FILE.part with its resume information is continued: the second value is
     /// how many bytes it holds and how to ask for the rest.
     pub fn open(
@@ -135,6 +140,7 @@ impl Sink {
                 "ends in '/': a directory, not a file",
             )));
         }
+        use std::os::unix::fs::FileTypeExt;
         let (path, metadata) = resolve(path);
         let path = path.as_ref();
         let write_error = |source| Error::Write {
@@ -146,13 +152,15 @@ impl Sink {
                 io::ErrorKind::IsADirectory,
                 "is a directory (--output-dir DIR -O saves into one)",
             ))),
+            Ok(meta) if meta.file_type().is_fifo() => Ok((
+                Sink::Fifo {
+                    path: path.to_owned(),
+                },
+                None,
+            )),
             Ok(meta) if !meta.is_file() => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(write_error)?;
                 let sink = Sink::Direct {
-                    file,
+                    file: open_direct(path).map_err(write_error)?,
                     path: path.to_owned(),
                 };
                 Ok((sink, None))
@@ -173,8 +181,32 @@ impl Sink {
         }
     }
 
+    /// Opens what is set up but not open (a FIFO: this waits for its reader).
+    pub fn ready(&mut self) -> Result<(), Error> {
+        if let Sink::Fifo { path } = self {
+            let file = open_direct(path).map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+            let path = std::mem::take(path);
+            *self = Sink::Direct { file, path };
+        }
+        Ok(())
+    }
+
+    /// Whether writing may wait on something other than the disk: a reader of
+    /// stdout, of a FIFO, of a terminal (anything but a file or /dev/null).
+    pub fn may_wait(&self) -> bool {
+        match self {
+            Sink::Part(_) => false,
+            Sink::Direct { path, .. } => path != Path::new("/dev/null"),
+            Sink::Stdout | Sink::Fifo { .. } => true,
+        }
+    }
+
     /// Writes body bytes; `stdout` is used when this sink is stdout.
     pub fn write(&mut self, stdout: &mut dyn Write, bytes: &[u8]) -> Result<(), Error> {
+        self.ready()?;
         match self {
             Sink::Stdout => stdout.write_all(bytes).map_err(stdout_error),
             Sink::Part(part) => part.file.write_all(bytes).map_err(|e| part.error(e)),
@@ -182,17 +214,20 @@ impl Sink {
                 path: path.clone(),
                 source,
             }),
+            Sink::Fifo { .. } => Ok(()),
         }
     }
 
     /// The body is complete and checked: make it visible.
-    pub fn finish(self, stdout: &mut dyn Write) -> Result<(), Error> {
+    pub fn finish(mut self, stdout: &mut dyn Write) -> Result<(), Error> {
+        self.ready()?;
         match self {
             Sink::Stdout => stdout.flush().map_err(stdout_error),
             Sink::Part(part) => part.commit(),
             Sink::Direct { mut file, path } => {
                 file.flush().map_err(|source| Error::Write { path, source })
             }
+            Sink::Fifo { .. } => Ok(()),
         }
     }
 
@@ -249,7 +284,7 @@ impl Sink {
                 };
                 (meta.file_type().is_fifo() || is_null()).then_some((file, path.as_path()))
             }
-            Sink::Stdout => None,
+            Sink::Stdout | Sink::Fifo { .. } => None,
         }
     }
 
@@ -298,7 +333,7 @@ impl Sink {
                 part.part.display(),
                 part.dest.display()
             )),
-            Sink::Direct { path, .. } => Some(format!(
+            Sink::Direct { path, .. } | Sink::Fifo { path } => Some(format!(
                 "Writing to {} directly (not a regular file)",
                 path.display()
             )),
@@ -310,9 +345,14 @@ impl Sink {
         match self {
             Sink::Stdout => None,
             Sink::Part(part) => Some(&part.dest),
-            Sink::Direct { path, .. } => Some(path),
+            Sink::Direct { path, .. } | Sink::Fifo { path } => Some(path),
         }
     }
+}
+
+/// Opens an existing FILE that is not a regular file, to write into it as it is.
+fn open_direct(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).open(path)
 }
 
 /// A failed write to stdout: a closed pipe is the reader's choice, not a failure.

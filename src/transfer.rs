@@ -108,11 +108,12 @@ impl<'a> Pending<'a> {
     /// when it does not go out: `finish` connects as usual.
     pub fn send_ahead(&mut self, sinks: &mut Sinks<'_>, pool: &Pool) -> bool {
         let transfer = &mut self.transfer;
-        // Not when finishing it could wait on more than the network: on a
-        // reader of stdout, or on reading FILE.part back for a checksum.
+        // Not when finishing it could wait on more than the network: on the
+        // reader of stdout or of a FIFO, or on reading FILE.part back for a
+        // checksum.
         if !pool.enabled()
             || transfer.url.scheme() != Scheme::Http
-            || matches!(self.sink, Sink::Stdout)
+            || self.sink.may_wait()
             || transfer.unhashed > 0
         {
             return false;
@@ -420,6 +421,9 @@ impl<'a> Transfer<'a> {
         pool: &Pool,
     ) -> Result<State, Error> {
         let config = self.config;
+        dest.sink
+            .ready()
+            .map_err(|e| e.at(self.job.url.display()))?;
         if self.unhashed > 0 {
             let hashes = &mut self.hashes;
             dest.sink

@@ -357,3 +357,45 @@ fn any_number_of_urls_may_write_dev_null() {
         .stdout("");
     assert_eq!(server.requests().len(), 2);
 }
+
+/// A FIFO waits for its reader when it is opened: in a batch each is opened by
+/// the thread that runs its transfer, so a reader that takes them in another
+/// order than the batch's holds up nothing else.
+#[test]
+fn fifos_of_a_parallel_batch_may_be_read_in_any_order() {
+    use std::io::Read;
+    let server = files_server();
+    let dir = temp();
+    let fifos = [dir.path().join("f1"), dir.path().join("f2")];
+    for fifo in &fifos {
+        let made = std::process::Command::new("mkfifo")
+            .arg(fifo)
+            .status()
+            .expect("run mkfifo");
+        assert!(made.success());
+    }
+    let [first, second] = fifos.clone();
+    let reader = std::thread::spawn(move || {
+        let read = |path: &std::path::Path| {
+            let mut text = String::new();
+            fs::File::open(path)
+                .and_then(|mut f| f.read_to_string(&mut text))
+                .unwrap();
+            text
+        };
+        // The second one first.
+        (read(&second), read(&first))
+    });
+    let mut cmd = fetch();
+    cmd.args(["-s", "-j", "2", "-o"])
+        .arg(&fifos[0])
+        .arg(server.url("/one"))
+        .arg("-o")
+        .arg(&fifos[1])
+        .arg(server.url("/two"));
+    assert_cmd::Command::from_std(cmd)
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .success();
+    assert_eq!(reader.join().unwrap(), ("two".into(), "one".into()));
+}
