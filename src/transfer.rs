@@ -551,6 +551,7 @@ impl<'a> Transfer<'a> {
                 && redirect::is_redirect(head.status)
                 && let Some(location) = redirect::location(&head)
             {
+                self.keep_unread(pool, route, conn, &head);
                 self.follow(head.status, location, trace)?;
                 continue;
             }
@@ -561,6 +562,7 @@ impl<'a> Transfer<'a> {
                 match self.next_wait() {
                     Some(wait) => {
                         self.planned_wait = Some(wait);
+                        self.keep_unread(pool, route, conn, &head);
                         return Err(status_error(&head));
                     }
                     None => {
@@ -592,6 +594,7 @@ impl<'a> Transfer<'a> {
             }
             dest.show_head(self.config, &head)?;
             if head.status >= 400 && !self.config.no_fail {
+                self.keep_unread(pool, route, conn, &head);
                 return Err(status_error(&head));
             }
             // A compressed stream cannot be continued from its middle.
@@ -613,6 +616,24 @@ impl<'a> Transfer<'a> {
             self.set_remote_time(&head, &mut dest.sink)?;
             keep(pool, route, conn, &head, finished);
             return Ok((head, State::Downloaded));
+        }
+    }
+
+    /// Keeps the connection of an answer whose body is not wanted (a redirect,
+    /// an error status) when all of that body has arrived with the head: the
+    /// next request to the origin then needs no new connection. A body still
+    /// on its way is not waited for; the connection is closed.
+    fn keep_unread(&self, pool: &Pool, route: Route, mut conn: BufReader<Stream>, head: &Head) {
+        let length = match BodyKind::of(head, self.config.method == Method::Head) {
+            Ok(BodyKind::Empty) => 0,
+            Ok(BodyKind::Length(n)) => n,
+            _ => return,
+        };
+        if let Ok(length) = usize::try_from(length)
+            && conn.buffer().len() >= length
+        {
+            conn.consume(length);
+            keep(pool, route, conn, head, true);
         }
     }
 

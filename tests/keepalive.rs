@@ -489,3 +489,65 @@ fn a_silent_kept_connection_in_a_parallel_batch_is_a_read_timeout() {
     let c = requests.iter().find(|r| r.target() == "/c").unwrap();
     assert_eq!(c.nth, 1, "c on a kept connection");
 }
+
+#[test]
+fn redirects_errors_and_retried_answers_leave_their_connection_usable() {
+    // Their bodies are not wanted, but they came whole with the head: the
+    // connection carries the next request. One that is still arriving is not
+    // waited for: that connection is closed.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let busy = AtomicUsize::new(0);
+    let server = Server::start(move |req: &Recorded| {
+        let mut steps = match req.target() {
+            "/moved" => vec![Step::Send(response(
+                "302 Found",
+                &["Location: /a"],
+                b"see /a",
+            ))],
+            "/missing" => vec![Step::Send(response("404 Not Found", &[], b"no such file"))],
+            "/busy" if busy.fetch_add(1, Ordering::SeqCst) == 0 => {
+                vec![Step::Send(response(
+                    "503 Busy",
+                    &["Retry-After: 0"],
+                    b"later",
+                ))]
+            }
+            "/slow-missing" => vec![
+                Step::Send(raw("HTTP/1.1 404 Not Found\nContent-Length: 9\n\n", b"not")),
+                Step::Pause(Duration::from_millis(200)),
+                Step::Send(b" here!".to_vec()),
+            ],
+            path => vec![Step::Send(response("200 OK", &[], path.as_bytes()))],
+        };
+        steps.push(Step::KeepOpen);
+        steps
+    });
+    let dir = temp();
+    fetch()
+        .current_dir(dir.path())
+        .args(["-s", "--retry", "1"])
+        .args(["/moved", "/missing", "/busy", "/b", "/slow-missing", "/c"].map(|p| server.url(p)))
+        .assert()
+        .code(22);
+    let requests: Vec<(String, usize)> = server
+        .requests()
+        .iter()
+        .map(|r| (r.target().to_owned(), r.connection))
+        .collect();
+    let on = |conn: usize, path: &str| (path.to_owned(), conn);
+    assert_eq!(
+        requests,
+        [
+            on(0, "/moved"),
+            on(0, "/a"),
+            on(0, "/missing"),
+            on(0, "/busy"),
+            on(0, "/busy"),
+            on(0, "/b"),
+            on(0, "/slow-missing"),
+            on(1, "/c"),
+        ]
+    );
+    assert_eq!(fs::read(dir.path().join("moved")).unwrap(), b"/a");
+    assert_eq!(fs::read(dir.path().join("busy")).unwrap(), b"/busy");
+}
