@@ -76,18 +76,14 @@ pub fn run(
             // A closed stdout is the reader's choice; the transfer's result
             // stands. Bars (on stderr) step aside only when stdout may be
             // where they are drawn: a terminal, or anything when --progress
-            // forces them (`2>&1 | ...`). A lone transfer's bar is done: the
-            // line goes below it. (Stepping aside redraws only the bars still
-            // running.)
+            // forces them (`2>&1 | ...`). The finished ones are lines above
+            // them by now, and stay.
             let shares_the_bars =
                 stdout_is_terminal || config.display.progress == ProgressMode::Always;
-            let _ = if !shares_the_bars {
-                write()
-            } else if single {
-                progress.finish();
-                write()
-            } else {
+            let _ = if shares_the_bars {
                 progress.suspend(write)
+            } else {
+                write()
             };
         }
         results[i] = Some(result.map(|state| Outcome { facts, state }));
@@ -114,7 +110,6 @@ pub fn run(
     }
     drop(batch);
 
-    progress.finish();
     let results: Vec<Result<Outcome, Error>> = results
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(Error::Usage("a transfer did not run".into()))))

@@ -2,10 +2,12 @@
 //! spinner and a byte count when the length is unknown; one bar per transfer.
 
 use crate::config::ProgressMode;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{
+    BinaryBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike,
+};
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// Redraws per second, at most.
 const REFRESH_HZ: u8 = 10;
@@ -13,17 +15,12 @@ const REFRESH_HZ: u8 = 10;
 /// Where the bars of one run are drawn; hands out one [`Bar`] per transfer.
 pub struct Progress {
     multi: Option<MultiProgress>,
-    /// Whether a finished bar is still on screen, its line not yet ended.
-    shown: Arc<AtomicBool>,
 }
 
 impl Progress {
     /// No bars at all.
     pub fn off() -> Progress {
-        Progress {
-            multi: None,
-            shown: Arc::default(),
-        }
+        Progress { multi: None }
     }
 
     /// Bars as `mode` asks. `Auto` draws only on a terminal stderr (and the
@@ -39,7 +36,6 @@ impl Progress {
         };
         Progress {
             multi: Some(MultiProgress::with_draw_target(target)),
-            shown: Arc::default(),
         }
     }
 
@@ -52,7 +48,6 @@ impl Progress {
                 multi: multi.clone(),
                 label: label.to_owned(),
                 bar: OnceLock::new(),
-                shown: Arc::clone(&self.shown),
             })
         }))
     }
@@ -62,15 +57,6 @@ impl Progress {
         match &self.multi {
             Some(multi) => multi.suspend(print),
             None => print(),
-        }
-    }
-
-    /// Ends the line of the bars left on screen, so what follows (a summary,
-    /// the shell's prompt) starts on a line of its own.
-    pub fn finish(&self) {
-        // Every bar is done, so nothing redraws after this newline.
-        if self.shown.swap(false, Ordering::SeqCst) {
-            let _ = writeln!(io::stderr());
         }
     }
 }
@@ -84,7 +70,6 @@ struct Slot {
     multi: MultiProgress,
     label: String,
     bar: OnceLock<ProgressBar>,
-    shown: Arc<AtomicBool>,
 }
 
 impl Bar {
@@ -134,11 +119,17 @@ impl Bar {
         }
     }
 
-    /// Leaves the completed bar on screen.
+    /// Leaves the completed transfer on screen: its bar becomes a line of its
+    /// own, ended, above the bars still running. (A finished bar left among
+    /// them would be wiped by the next line printed above them, an error say:
+    /// indicatif forgets the lines of bars that are gone.)
     pub fn finish(&self) {
         if let (Some(slot), Some(bar)) = (&self.0, self.drawn()) {
-            bar.finish();
-            slot.shown.store(true, Ordering::SeqCst);
+            let line = finished_line(&slot.label, bar.position(), bar.length(), bar.elapsed());
+            bar.finish_and_clear();
+            slot.multi.suspend(|| {
+                let _ = writeln!(io::stderr(), "{line}");
+            });
         }
     }
 
@@ -149,6 +140,24 @@ impl Bar {
         }
     }
 }
+
+/// What stays of a finished bar: label, bytes (of total), time and rate.
+fn finished_line(label: &str, done: u64, total: Option<u64>, elapsed: Duration) -> String {
+    let label: String = label.chars().take(LABEL_WIDTH).collect();
+    let secs = elapsed.as_secs_f64();
+    let rate = match secs > 0.0 {
+        true => format!(" ({}/s)", BinaryBytes((done as f64 / secs) as u64)),
+        false => String::new(),
+    };
+    let bytes = match total {
+        Some(total) => format!("{}/{}", BinaryBytes(done), BinaryBytes(total)),
+        None => BinaryBytes(done).to_string(),
+    };
+    format!("{label:LABEL_WIDTH$} {bytes} in {secs:.2} s{rate}")
+}
+
+/// Columns of a bar's label (the file name), as the templates below have it.
+const LABEL_WIDTH: usize = 20;
 
 /// Label, bar, bytes of total, rate and ETA: for a known length. The bar takes
 /// what the terminal's width leaves, so the line never wraps (a wrapped line

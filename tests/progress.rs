@@ -179,3 +179,50 @@ fn parallel_transfers_get_a_bar_each() {
         assert!(bar, "no finished bar for {name}: {stderr:?}");
     }
 }
+
+/// An error line in a batch goes below the transfers finished before it,
+/// which stay on screen, each on a line of its own.
+#[test]
+fn finished_transfers_stay_above_an_error() {
+    let server = Server::start(
+        |req: &crate::support::server::Recorded| match req.target() {
+            "/missing" => vec![Step::Send(crate::support::server::response(
+                "404 Not Found",
+                &[],
+                b"",
+            ))],
+            _ => vec![
+                Step::Send(raw("HTTP/1.1 200 OK\nContent-Length: 2048\n\n", b"")),
+                Step::Pattern { from: 0, len: 2048 },
+            ],
+        },
+    );
+    let dir = temp();
+    let out = crate::support::run_on_terminal(&[
+        "--output-dir".into(),
+        dir.path().display().to_string(),
+        server.url("/first"),
+        server.url("/missing"),
+        server.url("/last"),
+    ]);
+    assert_eq!(out.status.code(), Some(22), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    // What stays is what follows the last clearing of each line.
+    let lines: Vec<&str> = shown
+        .split('\n')
+        .map(|l| l.rsplit("\x1b[2K").next().unwrap_or(l))
+        .map(|l| l.rsplit('\r').find(|part| !part.is_empty()).unwrap_or(""))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let first = lines
+        .iter()
+        .position(|l| l.starts_with("first") && l.contains("2.00 KiB/2.00 KiB in"));
+    let error = lines.iter().position(|l| l.contains("/missing: HTTP 404"));
+    let last = lines
+        .iter()
+        .position(|l| l.starts_with("last") && l.contains("2.00 KiB/2.00 KiB in"));
+    assert!(
+        matches!((first, error, last), (Some(f), Some(e), Some(l)) if f < e && e < l),
+        "{lines:?}"
+    );
+}
