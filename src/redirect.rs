@@ -24,8 +24,20 @@ pub fn location(head: &Head) -> Option<&[u8]> {
 /// Userinfo in the Location is dropped: a server does not get to choose
 /// credentials.
 pub fn next_target(current: &Target, location: &[u8]) -> Result<Target, Error> {
-    let text = std::str::from_utf8(location)
-        .map_err(|_| Error::Malformed("Location is not valid UTF-8".into()))?;
+    // Servers now and then send raw 8-bit bytes (a Latin-1 file name):
+    // percent-encoded, as curl and browsers do, they name the same resource
+    // (RFC 3986 §2.1). Valid UTF-8 the URL parser encodes itself.
+    let text: std::borrow::Cow<'_, str> = match std::str::from_utf8(location) {
+        Ok(text) => text.into(),
+        Err(_) => location
+            .iter()
+            .map(|&b| match b {
+                0x80.. => format!("%{b:02X}"),
+                _ => char::from(b).to_string(),
+            })
+            .collect::<String>()
+            .into(),
+    };
     let url = current.as_url().join(text.trim()).map_err(|e| {
         Error::Malformed(format!(
             "invalid Location '{}': {e}",
@@ -70,6 +82,18 @@ mod tests {
             "http://other/p"
         );
         assert_eq!(next("http://h/a", "https://s/").unwrap(), "https://s/");
+    }
+
+    #[test]
+    fn raw_8_bit_bytes_are_percent_encoded() {
+        let from = Target::parse("http://h/dir/").unwrap();
+        let target = next_target(&from, b"caf\xe9 menu.txt?q=\xff").unwrap();
+        assert_eq!(target.display(), "http://h/dir/caf%E9%20menu.txt?q=%FF");
+        // Valid UTF-8 the parser encodes as UTF-8.
+        assert_eq!(
+            next("http://h/", "/caf\u{e9}").unwrap(),
+            "http://h/caf%C3%A9"
+        );
     }
 
     #[test]

@@ -254,3 +254,21 @@ fn userinfo_in_a_location_is_not_used() {
     fetch().arg(origin.url("/")).assert().success();
     assert_eq!(other.request().field("Authorization"), None);
 }
+
+/// Raw 8-bit bytes in a Location (a Latin-1 name) are percent-encoded, as curl
+/// and browsers do, and the redirect is followed.
+#[test]
+fn a_location_with_raw_8_bit_bytes_is_followed_percent_encoded() {
+    let server = Server::start(|req: &Recorded| match req.target() {
+        "/start" => vec![Step::Send(
+            b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\nLocation: /caf\xe9\r\n\r\n".to_vec(),
+        )],
+        "/caf%E9" => vec![Step::Send(response("200 OK", &[], b"latin-1 name"))],
+        _ => vec![Step::Send(response("404 Not Found", &[], b""))],
+    });
+    fetch()
+        .arg(server.url("/start"))
+        .assert()
+        .success()
+        .stdout("latin-1 name");
+}
