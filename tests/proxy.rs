@@ -274,3 +274,41 @@ fn a_batch_through_a_real_tinyproxy() {
     let tunnels: Vec<usize> = secure.requests().iter().map(|r| r.connection).collect();
     assert_eq!(tunnels, [0, 0, 0], "one tunnel for the three https URLs");
 }
+
+/// The same through `-j`: requests sent ahead on kept connections to the proxy
+/// (plain http, in absolute form) and tunnels run by lanes.
+#[test]
+fn a_parallel_batch_through_a_real_tinyproxy() {
+    let Some(tinyproxy) = Tinyproxy::start() else {
+        return;
+    };
+    let id = identity(&["localhost"]);
+    let answer = |req: &crate::support::server::Recorded| {
+        let name = req.target().trim_start_matches('/').to_owned();
+        vec![
+            Step::Send(response("200 OK", &[], name.as_bytes())),
+            Step::KeepOpen,
+        ]
+    };
+    let plain = Server::start(answer);
+    let secure = Server::start_tls(id.config.clone(), answer);
+    let names = ["p1", "p2", "s1", "p3", "p4", "s2", "p5", "p6", "s3", "p7"];
+    let dir = temp();
+    fetch()
+        .current_dir(dir.path())
+        .args(["-s", "-j", "3", "--proxy", &tinyproxy.url(), "--cacert"])
+        .arg(&id.ca_file)
+        .args(names.map(|name| match name.starts_with('s') {
+            true => secure.localhost_url(&format!("/{name}")),
+            false => plain.url(&format!("/{name}")),
+        }))
+        .assert()
+        .success()
+        .stderr("");
+    for name in names {
+        assert_eq!(
+            std::fs::read(dir.path().join(name)).unwrap(),
+            name.as_bytes()
+        );
+    }
+}
