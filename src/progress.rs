@@ -6,8 +6,8 @@ use indicatif::{
     BinaryBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike,
 };
 use std::io::{self, Read, Write};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Redraws per second, at most.
 const REFRESH_HZ: u8 = 10;
@@ -48,6 +48,7 @@ impl Progress {
                 multi: multi.clone(),
                 label: label.to_owned(),
                 bar: OnceLock::new(),
+                body: Mutex::new(None),
             })
         }))
     }
@@ -70,6 +71,9 @@ struct Slot {
     multi: MultiProgress,
     label: String,
     bar: OnceLock<ProgressBar>,
+    /// When the body (last) started, and the bytes already there then: what
+    /// the finished line's time and rate count from.
+    body: Mutex<Option<(Instant, u64)>>,
 }
 
 impl Bar {
@@ -104,6 +108,7 @@ impl Bar {
         bar.set_style(style);
         bar.set_position(done);
         bar.reset_eta();
+        *slot.body.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), done));
     }
 
     pub fn add(&self, bytes: u64) {
@@ -114,8 +119,9 @@ impl Bar {
 
     /// A body that starts over.
     pub fn restart(&self) {
-        if let Some(bar) = self.drawn() {
+        if let (Some(slot), Some(bar)) = (&self.0, self.drawn()) {
             bar.set_position(0);
+            *slot.body.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), 0));
         }
     }
 
@@ -125,7 +131,19 @@ impl Bar {
     /// indicatif forgets the lines of bars that are gone.)
     pub fn finish(&self) {
         if let (Some(slot), Some(bar)) = (&self.0, self.drawn()) {
-            let line = finished_line(&slot.label, bar.position(), bar.length(), bar.elapsed());
+            let (since, from) = slot
+                .body
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or((Instant::now(), 0));
+            let done = bar.position();
+            let line = finished_line(
+                &slot.label,
+                done,
+                bar.length(),
+                done.saturating_sub(from),
+                since.elapsed(),
+            );
             bar.finish_and_clear();
             slot.multi.suspend(|| {
                 let _ = writeln!(io::stderr(), "{line}");
@@ -141,12 +159,19 @@ impl Bar {
     }
 }
 
-/// What stays of a finished bar: label, bytes (of total), time and rate.
-fn finished_line(label: &str, done: u64, total: Option<u64>, elapsed: Duration) -> String {
+/// What stays of a finished bar: label, bytes (of total), and the time and
+/// rate of the `received` bytes of this run (a resumed body had the rest).
+fn finished_line(
+    label: &str,
+    done: u64,
+    total: Option<u64>,
+    received: u64,
+    elapsed: Duration,
+) -> String {
     let label: String = label.chars().take(LABEL_WIDTH).collect();
     let secs = elapsed.as_secs_f64();
     let rate = match secs > 0.0 {
-        true => format!(" ({}/s)", BinaryBytes((done as f64 / secs) as u64)),
+        true => format!(" ({}/s)", BinaryBytes((received as f64 / secs) as u64)),
         false => String::new(),
     };
     let bytes = match total {
@@ -202,9 +227,12 @@ impl<R: Read> Read for Meter<R> {
 #[derive(Debug)]
 struct PlainStderr;
 
+/// The width bars get on a stderr that is not a terminal.
+const PLAIN_WIDTH: u16 = 80;
+
 impl TermLike for PlainStderr {
     fn width(&self) -> u16 {
-        80
+        PLAIN_WIDTH
     }
 
     fn move_cursor_up(&self, _: usize) -> io::Result<()> {
@@ -223,19 +251,48 @@ impl TermLike for PlainStderr {
         Ok(())
     }
 
+    // Write errors (a reader of stderr that left) are ignored, here as for
+    // every other progress output: indicatif would panic on some of them,
+    // and a progress bar must never fail a download.
     fn write_line(&self, s: &str) -> io::Result<()> {
-        writeln!(io::stderr(), "{s}")
+        let _ = writeln!(io::stderr(), "{s}");
+        Ok(())
     }
 
     fn write_str(&self, s: &str) -> io::Result<()> {
-        write!(io::stderr(), "{s}")
+        let _ = write!(io::stderr(), "{s}");
+        Ok(())
     }
 
+    /// Back to the start of the line, over what was there: a line written
+    /// next may be shorter than the frame before it.
     fn clear_line(&self) -> io::Result<()> {
-        write!(io::stderr(), "\r")
+        let _ = write!(io::stderr(), "\r{:w$}\r", "", w = usize::from(PLAIN_WIDTH));
+        Ok(())
     }
 
     fn flush(&self) -> io::Result<()> {
-        io::stderr().flush()
+        let _ = io::stderr().flush();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_line_counts_the_rate_of_this_run_only() {
+        let half = Duration::from_millis(500);
+        // A resumed body: 1,000 bytes of 10,000,000 arrived in 0.5 s.
+        let line = finished_line("big.iso", 10_000_000, Some(10_000_000), 1_000, half);
+        assert_eq!(
+            line,
+            "big.iso              9.54 MiB/9.54 MiB in 0.50 s (1.95 KiB/s)"
+        );
+        let line = finished_line("a-very-long-file-name.tar.gz", 2048, None, 2048, half);
+        assert_eq!(line, "a-very-long-file-nam 2.00 KiB in 0.50 s (4.00 KiB/s)");
+        let line = finished_line("empty", 0, Some(0), 0, Duration::ZERO);
+        assert_eq!(line, "empty                0 B/0 B in 0.00 s");
     }
 }

@@ -226,3 +226,30 @@ fn finished_transfers_stay_above_an_error() {
         "{lines:?}"
     );
 }
+
+/// `--progress` into a pipe whose reader has left: the bars' writes fail, and
+/// the downloads go on regardless.
+#[test]
+fn a_reader_of_the_bars_that_left_fails_nothing() {
+    let server = Server::start(|_: &crate::support::server::Recorded| {
+        vec![
+            Step::Send(raw("HTTP/1.1 200 OK\nContent-Length: 65536\n\n", b"")),
+            Step::Pattern {
+                from: 0,
+                len: 65536,
+            },
+        ]
+    });
+    let dir = temp();
+    let mut cmd = fetch();
+    cmd.args(["--progress", "-j", "2", "--output-dir"])
+        .arg(dir.path())
+        .args(["a", "b", "c", "d"].map(|n| server.url(&format!("/{n}"))))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(crate::support::names_in(dir.path()), ["a", "b", "c", "d"]);
+}
