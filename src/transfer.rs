@@ -37,24 +37,6 @@ pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
 /// How a transfer ended, and what is known of it either way (for `-w`).
 pub type Ended = (Result<State, Error>, Facts);
 
-/// Downloads one job, writing to the sinks; errors say which URL failed.
-/// `show_head` is false in batches (no heads, DESIGN §2); `bar` shows progress;
-/// `pool` holds the connections a batch keeps between its transfers.
-/// Returns how it ended and, either way, what is known of it (for `-w`).
-pub fn run(
-    config: &Config,
-    job: &Job,
-    sinks: &mut Sinks<'_>,
-    bar: Bar,
-    show_head: bool,
-    pool: &Pool,
-) -> Ended {
-    match Pending::open(config, job, sinks, bar, show_head) {
-        Ok(pending) => pending.finish(sinks, pool),
-        Err(ended) => *ended,
-    }
-}
-
 /// A transfer whose output is open, between its start and its end. A batch
 /// may send its first request ahead (on a kept connection), wait for the
 /// answer with others, and finish it on whichever thread is free.
@@ -68,7 +50,9 @@ pub struct Pending<'a> {
 impl<'a> Pending<'a> {
     /// Starts the transfer of `job`: checks whether `-C` has anything to do and
     /// opens the output. What ended it here (nothing to do, a bad output
-    /// path) comes back as the transfer's result.
+    /// path) comes back as the transfer's result; errors say which URL failed.
+    /// `show_head` is false in batches (no heads, DESIGN §2); `bar` shows
+    /// progress.
     pub fn open(
         config: &'a Config,
         job: &'a Job,

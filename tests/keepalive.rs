@@ -23,6 +23,22 @@ fn keeping_server() -> Server {
     })
 }
 
+/// Answers the first request on each connection as `keeping_server` does;
+/// every later one gets `ending` (nothing: a close without a word).
+fn first_request_only(ending: Option<Step>) -> Server {
+    Server::start(move |req: &Recorded| {
+        if req.nth == 0 {
+            let name = req.target().trim_start_matches('/');
+            vec![
+                Step::Send(response("200 OK", &[], name.as_bytes())),
+                Step::KeepOpen,
+            ]
+        } else {
+            ending.clone().into_iter().collect()
+        }
+    })
+}
+
 /// The connection each request came on, in the order received.
 fn connections(server: &Server) -> Vec<usize> {
     server.requests().iter().map(|r| r.connection).collect()
@@ -191,17 +207,7 @@ fn a_connection_the_server_closed_while_idle_is_replaced() {
 fn a_kept_connection_that_fails_before_answering_is_replaced_once() {
     // The second request on a connection gets no answer: a close, or a reset.
     for ending in [None, Some(Step::Reset)] {
-        let server = Server::start(move |req: &Recorded| {
-            if req.nth == 0 {
-                let name = req.target().trim_start_matches('/');
-                vec![
-                    Step::Send(response("200 OK", &[], name.as_bytes())),
-                    Step::KeepOpen,
-                ]
-            } else {
-                ending.clone().into_iter().collect()
-            }
-        });
+        let server = first_request_only(ending);
         let dir = temp();
         fetch()
             .current_dir(dir.path())
@@ -351,6 +357,7 @@ fn parallel_batches_take_every_kind_of_answer_on_kept_connections() {
     use crate::support::server::pattern;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let big = pattern(0, 300_000);
+    let served = big.clone();
     let busy = AtomicUsize::new(0);
     let server = Server::start(move |req: &Recorded| {
         let path = req.target();
@@ -360,7 +367,7 @@ fn parallel_batches_take_every_kind_of_answer_on_kept_connections() {
                 Step::Pause(Duration::from_millis(30)),
                 Step::Send(b"piece".to_vec()),
             ],
-            "/big" => vec![Step::Send(response("200 OK", &[], &big))],
+            "/big" => vec![Step::Send(response("200 OK", &[], &served))],
             "/chunked" => vec![Step::Send(raw(
                 "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n",
                 b"3\r\nchu\r\n4\r\nnked\r\n0\r\n\r\n",
@@ -401,7 +408,7 @@ fn parallel_batches_take_every_kind_of_answer_on_kept_connections() {
                 continue;
             }
             "piece" => b"piece".to_vec(),
-            "big" => big_copy(),
+            "big" => big.clone(),
             "chunked" => b"chunked".to_vec(),
             "moved" => b"/small9".to_vec(),
             _ => format!("/{name}").into_bytes(),
@@ -418,27 +425,13 @@ fn parallel_batches_take_every_kind_of_answer_on_kept_connections() {
     );
 }
 
-fn big_copy() -> Vec<u8> {
-    crate::support::server::pattern(0, 300_000)
-}
-
 #[test]
 fn a_parallel_batch_replaces_kept_connections_that_fail_before_answering() {
     // Each connection answers its first request only, then closes (or resets)
     // without a word: every request sent ahead on a kept connection goes
     // again on a new one.
     for ending in [None, Some(Step::Reset)] {
-        let server = Server::start(move |req: &Recorded| {
-            if req.nth == 0 {
-                let name = req.target().trim_start_matches('/');
-                vec![
-                    Step::Send(response("200 OK", &[], name.as_bytes())),
-                    Step::KeepOpen,
-                ]
-            } else {
-                ending.clone().into_iter().collect()
-            }
-        });
+        let server = first_request_only(ending);
         let dir = temp();
         let names = ["a", "b", "c", "d", "e", "f"];
         fetch()

@@ -3,7 +3,7 @@
 
 use crate::support::server::{Server, Step, pattern, raw, response};
 use crate::support::tinyproxy::Tinyproxy;
-use crate::support::tls::identity;
+use crate::support::tls::{Identity, identity};
 use crate::support::{fetch, temp};
 use assert_cmd::prelude::*;
 use predicates::prelude::*;
@@ -233,6 +233,22 @@ fn https_through_a_real_tinyproxy_tunnel() {
     assert_eq!(origin.request().target(), "/tunnelled");
 }
 
+/// A plain and an https server (for `localhost`, signed by `id`'s CA) that
+/// answer `/<name>` with `<name>` and keep the connection.
+fn name_servers(id: &Identity) -> (Server, Server) {
+    let answer = |req: &crate::support::server::Recorded| {
+        let name = req.target().trim_start_matches('/').to_owned();
+        vec![
+            Step::Send(response("200 OK", &[], name.as_bytes())),
+            Step::KeepOpen,
+        ]
+    };
+    (
+        Server::start(answer),
+        Server::start_tls(id.config.clone(), answer),
+    )
+}
+
 /// A batch through tinyproxy: plain http is forwarded request by request (the
 /// proxy decides about its connections), https tunnels stay open and carry
 /// the next request to the same origin.
@@ -242,15 +258,7 @@ fn a_batch_through_a_real_tinyproxy() {
         return;
     };
     let id = identity(&["localhost"]);
-    let answer = |req: &crate::support::server::Recorded| {
-        let name = req.target().trim_start_matches('/').to_owned();
-        vec![
-            Step::Send(response("200 OK", &[], name.as_bytes())),
-            Step::KeepOpen,
-        ]
-    };
-    let plain = Server::start(answer);
-    let secure = Server::start_tls(id.config.clone(), answer);
+    let (plain, secure) = name_servers(&id);
     let dir = temp();
     fetch()
         .current_dir(dir.path())
@@ -283,15 +291,7 @@ fn a_parallel_batch_through_a_real_tinyproxy() {
         return;
     };
     let id = identity(&["localhost"]);
-    let answer = |req: &crate::support::server::Recorded| {
-        let name = req.target().trim_start_matches('/').to_owned();
-        vec![
-            Step::Send(response("200 OK", &[], name.as_bytes())),
-            Step::KeepOpen,
-        ]
-    };
-    let plain = Server::start(answer);
-    let secure = Server::start_tls(id.config.clone(), answer);
+    let (plain, secure) = name_servers(&id);
     let names = ["p1", "p2", "s1", "p3", "p4", "s2", "p5", "p6", "s3", "p7"];
     let dir = temp();
     fetch()
