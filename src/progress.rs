@@ -27,13 +27,11 @@ impl Progress {
     /// caller drops bars for bodies that go to the terminal themselves), so a
     /// log of a CI job gets not a single byte of them.
     pub fn new(mode: ProgressMode, stderr_is_terminal: bool) -> Progress {
-        let target = match (mode, stderr_is_terminal) {
-            (ProgressMode::Never, _) | (ProgressMode::Auto, false) => return Progress::off(),
-            (_, true) => ProgressDrawTarget::stderr_with_hz(REFRESH_HZ),
-            (ProgressMode::Always, false) => {
-                ProgressDrawTarget::term_like_with_hz(Box::new(PlainStderr), REFRESH_HZ)
-            }
-        };
+        if let (ProgressMode::Never, _) | (ProgressMode::Auto, false) = (mode, stderr_is_terminal) {
+            return Progress::off();
+        }
+        let term = StderrTerm::new(stderr_is_terminal);
+        let target = ProgressDrawTarget::term_like_with_hz(Box::new(term), REFRESH_HZ);
         Progress {
             multi: Some(MultiProgress::with_draw_target(target)),
         }
@@ -222,57 +220,106 @@ impl<R: Read> Read for Meter<R> {
     }
 }
 
-/// `--progress` when stderr is not a terminal: the bar as plain lines of text,
-/// each redraw starting with a carriage return, no cursor movement.
+/// Where the bars are drawn: stderr, through one buffer written out whole at
+/// each flush (so a frame reaches the terminal in one write, not flickering
+/// piece by piece). On a terminal, cursor movement is ANSI and the width is
+/// the terminal's; otherwise (`--progress` on a pipe or a log) each frame is a
+/// plain line of text starting with a carriage return, no cursor movement.
+///
+/// Write errors (a terminal that went away, a reader of stderr that left) are
+/// ignored: indicatif panics on some of them, and a progress bar must never
+/// fail a download.
 #[derive(Debug)]
-struct PlainStderr;
+struct StderrTerm {
+    terminal: bool,
+    pending: Mutex<Vec<u8>>,
+}
 
-/// The width bars get on a stderr that is not a terminal.
+/// The size bars get on a stderr that is not a terminal, or whose size is
+/// not known.
 const PLAIN_WIDTH: u16 = 80;
+const PLAIN_HEIGHT: u16 = 24;
 
-impl TermLike for PlainStderr {
+impl StderrTerm {
+    fn new(terminal: bool) -> StderrTerm {
+        StderrTerm {
+            terminal,
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn put(&self, text: impl std::fmt::Display) -> io::Result<()> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = write!(pending, "{text}");
+        Ok(())
+    }
+
+    /// An ANSI cursor movement of `n` cells (none for 0: `ESC[0A` moves one).
+    fn cursor(&self, n: usize, direction: char) -> io::Result<()> {
+        match self.terminal && n > 0 {
+            true => self.put(format_args!("\x1b[{n}{direction}")),
+            false => Ok(()),
+        }
+    }
+
+    /// The terminal's (columns, rows), when stderr is one and says so.
+    fn size(&self) -> Option<(u16, u16)> {
+        match self.terminal {
+            true => console::Term::stderr()
+                .size_checked()
+                .map(|(rows, cols)| (cols, rows)),
+            false => None,
+        }
+    }
+}
+
+impl TermLike for StderrTerm {
     fn width(&self) -> u16 {
-        PLAIN_WIDTH
+        self.size().map_or(PLAIN_WIDTH, |size| size.0)
     }
 
-    fn move_cursor_up(&self, _: usize) -> io::Result<()> {
-        Ok(())
+    fn height(&self) -> u16 {
+        self.size().map_or(PLAIN_HEIGHT, |size| size.1)
     }
 
-    fn move_cursor_down(&self, _: usize) -> io::Result<()> {
-        Ok(())
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        self.cursor(n, 'A')
     }
 
-    fn move_cursor_right(&self, _: usize) -> io::Result<()> {
-        Ok(())
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        self.cursor(n, 'B')
     }
 
-    fn move_cursor_left(&self, _: usize) -> io::Result<()> {
-        Ok(())
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        self.cursor(n, 'C')
     }
 
-    // Write errors (a reader of stderr that left) are ignored, here as for
-    // every other progress output: indicatif would panic on some of them,
-    // and a progress bar must never fail a download.
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        self.cursor(n, 'D')
+    }
+
     fn write_line(&self, s: &str) -> io::Result<()> {
-        let _ = writeln!(io::stderr(), "{s}");
-        Ok(())
+        self.put(format_args!("{s}\n"))
     }
 
     fn write_str(&self, s: &str) -> io::Result<()> {
-        let _ = write!(io::stderr(), "{s}");
-        Ok(())
+        self.put(s)
     }
 
     /// Back to the start of the line, over what was there: a line written
     /// next may be shorter than the frame before it.
     fn clear_line(&self) -> io::Result<()> {
-        let _ = write!(io::stderr(), "\r{:w$}\r", "", w = usize::from(PLAIN_WIDTH));
-        Ok(())
+        match self.terminal {
+            true => self.put("\r\x1b[2K"),
+            false => self.put(format_args!("\r{:w$}\r", "", w = usize::from(PLAIN_WIDTH))),
+        }
     }
 
     fn flush(&self) -> io::Result<()> {
-        let _ = io::stderr().flush();
+        let frame = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut stderr = io::stderr().lock();
+        let _ = stderr.write_all(&frame);
+        let _ = stderr.flush();
         Ok(())
     }
 }

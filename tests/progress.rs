@@ -253,3 +253,71 @@ fn a_reader_of_the_bars_that_left_fails_nothing() {
     assert!(status.success(), "{status:?}");
     assert_eq!(crate::support::names_in(dir.path()), ["a", "b", "c", "d"]);
 }
+
+/// A terminal that goes away while its bar is drawn (the window closed, an ssh
+/// session dropped): writes to it fail with EIO, and the download completes
+/// regardless (indicatif's own terminal target panicked here). The rest of
+/// the body comes in pieces, pauses between them, so that frames are drawn
+/// onto the closed terminal, and cleared, before the bar finishes.
+#[test]
+fn a_terminal_that_went_away_fails_nothing() {
+    use crate::support::server::Gate;
+    use std::io::Read;
+    use std::time::Duration;
+    let (piece, pieces) = (64 * 1024, 4);
+    let len = piece * (pieces + 1);
+    let gate = Gate::new();
+    let mut steps = vec![
+        Step::Send(raw(
+            &format!("HTTP/1.1 200 OK\nContent-Length: {len}\n\n"),
+            b"",
+        )),
+        Step::Pattern {
+            from: 0,
+            len: piece,
+        },
+        Step::WaitFor(gate.clone()),
+    ];
+    for n in 1..=pieces {
+        steps.push(Step::Pause(Duration::from_millis(150)));
+        steps.push(Step::Pattern {
+            from: n * piece,
+            len: piece,
+        });
+    }
+    let server = Server::steps(steps);
+    let dir = temp();
+    let file = dir.path().join("big.bin");
+    // Both ends close-on-exec (openpty(3) leaves them inheritable): a copy of
+    // the master in fetch, or in a child of another test, would keep the
+    // terminal open.
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let mut terminal = nix::pty::posix_openpt(flags).expect("a pseudo-terminal");
+    nix::pty::grantpt(&terminal).unwrap();
+    nix::pty::unlockpt(&terminal).unwrap();
+    use std::os::unix::fs::OpenOptionsExt;
+    let slave = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(nix::pty::ptsname_r(&terminal).unwrap())
+        .unwrap();
+    let mut cmd = fetch();
+    cmd.arg(server.url("/"))
+        .arg("-o")
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(slave);
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    // The first frame of the bar (or the end of fetch, which closes the
+    // terminal's last slave end: the read then fails, and so does the test).
+    let mut shown = [0; 64];
+    assert!(matches!(terminal.read(&mut shown), Ok(n) if n > 0));
+    drop(terminal);
+    gate.open();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let body = std::fs::read(&file).unwrap();
+    assert!(body == crate::support::server::pattern(0, len));
+}
