@@ -626,7 +626,10 @@ impl<'a> Transfer<'a> {
     /// sent ahead on), else on a new one. A kept connection that fails before
     /// its response (the server closed it while it was idle, and we did not
     /// see that in time) is replaced once, quietly, as curl does: the request
-    /// is a GET or HEAD, safe to send again.
+    /// is a GET or HEAD, safe to send again. So is one that answers 408: a
+    /// server that times out an idle connection may say so before it closes,
+    /// and that answer, read as ours, was not about our request (browsers
+    /// and Go's client do the same).
     fn exchange(
         &mut self,
         pool: &Pool,
@@ -650,6 +653,11 @@ impl<'a> Transfer<'a> {
             })
         });
         match answer {
+            Some(Ok((_, head))) if head.status == 408 => {
+                trace.step(format_args!(
+                    "The kept connection failed (it answered 408 Request Timeout): connecting again"
+                ));
+            }
             Some(Ok(answered)) => return Ok(answered),
             Some(Err(e @ (Error::EmptyReply | Error::Network { .. } | Error::Truncated(_)))) => {
                 trace.step(format_args!(

@@ -39,6 +39,11 @@ fn first_request_only(ending: Option<Step>) -> Server {
     })
 }
 
+/// What a server that times out an idle connection may send before closing it.
+fn idle_timeout() -> Vec<u8> {
+    response("408 Request Timeout", &["Connection: close"], b"")
+}
+
 /// The connection each request came on, in the order received.
 fn connections(server: &Server) -> Vec<usize> {
     server.requests().iter().map(|r| r.connection).collect()
@@ -205,8 +210,9 @@ fn a_connection_the_server_closed_while_idle_is_replaced() {
 
 #[test]
 fn a_kept_connection_that_fails_before_answering_is_replaced_once() {
-    // The second request on a connection gets no answer: a close, or a reset.
-    for ending in [None, Some(Step::Reset)] {
+    // The second request on a connection gets no answer: a close, a reset,
+    // or the 408 of a server that timed the idle connection out.
+    for ending in [None, Some(Step::Reset), Some(Step::Send(idle_timeout()))] {
         let server = first_request_only(ending);
         let dir = temp();
         fetch()
@@ -224,25 +230,28 @@ fn a_kept_connection_that_fails_before_answering_is_replaced_once() {
 
 #[test]
 fn a_second_failure_on_the_new_connection_is_the_transfers_error() {
-    // Every request after the first on any connection is left unanswered, and
-    // a new connection's first request too, except the very first: b fails
-    // once on the kept connection and once on a new one, and that is 52.
-    let server = Server::start(|req: &Recorded| {
-        if req.connection == 0 && req.nth == 0 {
-            vec![Step::Send(response("200 OK", &[], b"a")), Step::KeepOpen]
-        } else {
-            vec![]
-        }
-    });
-    let dir = temp();
-    fetch()
-        .current_dir(dir.path())
-        .args(["-s", &server.url("/a"), &server.url("/b")])
-        .assert()
-        .code(52)
-        .stderr(predicate::str::contains("/b"));
-    assert_eq!(connections(&server), [0, 0, 1]);
-    assert_eq!(names_in(dir.path()), ["a"]);
+    // Every request after the first on any connection is left unanswered (or
+    // answered 408), and a new connection's first request too, except the
+    // very first: b fails once on the kept connection and once on a new one,
+    // and that is b's answer: 52 (or the 408, 22).
+    for (ending, code) in [(vec![], 52), (vec![Step::Send(idle_timeout())], 22)] {
+        let server = Server::start(move |req: &Recorded| {
+            if req.connection == 0 && req.nth == 0 {
+                vec![Step::Send(response("200 OK", &[], b"a")), Step::KeepOpen]
+            } else {
+                ending.clone()
+            }
+        });
+        let dir = temp();
+        fetch()
+            .current_dir(dir.path())
+            .args(["-s", &server.url("/a"), &server.url("/b")])
+            .assert()
+            .code(code)
+            .stderr(predicate::str::contains("/b"));
+        assert_eq!(connections(&server), [0, 0, 1]);
+        assert_eq!(names_in(dir.path()), ["a"]);
+    }
 }
 
 #[test]
@@ -428,9 +437,9 @@ fn parallel_batches_take_every_kind_of_answer_on_kept_connections() {
 #[test]
 fn a_parallel_batch_replaces_kept_connections_that_fail_before_answering() {
     // Each connection answers its first request only, then closes (or resets)
-    // without a word: every request sent ahead on a kept connection goes
-    // again on a new one.
-    for ending in [None, Some(Step::Reset)] {
+    // without a word (or with a 408): every request sent ahead on a kept
+    // connection goes again on a new one.
+    for ending in [None, Some(Step::Reset), Some(Step::Send(idle_timeout()))] {
         let server = first_request_only(ending);
         let dir = temp();
         let names = ["a", "b", "c", "d", "e", "f"];
