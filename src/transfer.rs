@@ -257,10 +257,22 @@ impl Destination<'_> {
             return Ok(());
         }
         let bytes = self.for_stdout(&head.raw);
-        self.stdout
+        let shown = self
+            .stdout
             .write_all(&bytes)
-            .and_then(|()| self.stdout.flush())
-            .map_err(stdout_error)
+            .and_then(|()| self.stdout.flush());
+        match shown {
+            // The head is only for show when the body goes elsewhere: a reader
+            // that took what it wanted of it (`| head -1`) and left takes
+            // nothing from the download.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::BrokenPipe
+                    && !matches!(self.sink, Sink::Stdout) =>
+            {
+                Ok(())
+            }
+            shown => shown.map_err(stdout_error),
+        }
     }
 
     /// Bytes from the server, escaped when they are headed for a terminal.
@@ -574,7 +586,19 @@ impl<'a> Transfer<'a> {
                     self.set_remote_time(&head, &mut dest.sink)?;
                     return Ok((head, State::Downloaded));
                 }
-                self.check_range_answer(&head, *from, validator, &mut dest.sink, trace)?;
+                // An error status is the answer, as it would be without a
+                // range (22, FILE.part kept with -C), or with --no-fail the
+                // body that replaces it; a 416 says the range does not fit.
+                match head.status {
+                    400.. if head.status != 416 && self.config.no_fail => {
+                        self.restart_body(&mut dest.sink)?;
+                        trace.step(
+                            "The server sent an error page, which --no-fail keeps: starting over",
+                        );
+                    }
+                    400.. if head.status != 416 => {}
+                    _ => self.check_range_answer(&head, *from, validator, &mut dest.sink, trace)?,
+                }
             }
             dest.show_head(self.config, &head)?;
             if head.status >= 400 && !self.config.no_fail {
@@ -1101,10 +1125,7 @@ impl<'a> Transfer<'a> {
                 e => e,
             }),
             200 => {
-                sink.restart()?;
-                self.written = 0;
-                self.hashes.reset();
-                self.bar.restart();
+                self.restart_body(sink)?;
                 trace.step("The server sent the whole body again: starting over");
                 Ok(())
             }
@@ -1118,6 +1139,15 @@ impl<'a> Transfer<'a> {
                 self.start_over_hint()
             ))),
         }
+    }
+
+    /// Throws away the body written so far, to write it again from its start.
+    fn restart_body(&mut self, sink: &mut Sink) -> Result<(), Error> {
+        sink.restart()?;
+        self.written = 0;
+        self.hashes.reset();
+        self.bar.restart();
+        Ok(())
     }
 
     /// The range request now being sent: the bytes from `from`, of the
@@ -1194,10 +1224,7 @@ impl<'a> Transfer<'a> {
             (None, None) => self.next_wait()?,
         };
         if start_over {
-            sink.restart().ok()?;
-            self.written = 0;
-            self.hashes.reset();
-            self.bar.restart();
+            self.restart_body(sink).ok()?;
         }
         self.retries += 1;
         Some(wait)

@@ -401,3 +401,68 @@ fn a_206_whose_body_runs_past_its_content_range_is_33_and_not_kept() {
         .stderr(predicate::str::contains("past byte 10"));
     assert!(names_in(dir.path()).is_empty());
 }
+
+/// An error status answering a range request is the answer, as it would be
+/// without one: 22, FILE.part kept for a later -C; with --no-fail its body
+/// becomes FILE (a 416 is about the range: 33, tested above).
+#[test]
+fn an_error_status_answering_continue_is_22_or_with_no_fail_the_new_body() {
+    for status in ["404 Not Found", "503 Service Unavailable"] {
+        let head = format!("HTTP/1.1 {status}\nContent-Length: 4\n\n");
+        let server = Server::bytes(crate::support::server::raw(&head, b"gone"));
+        let dir = temp();
+        let file = dir.path().join("f");
+        left_by_continue(&file, b"01234", Some(10));
+        fetch()
+            .args(["-C", &server.url("/"), "-o"])
+            .arg(&file)
+            .assert()
+            .code(22)
+            .stderr(predicate::str::contains(&status[..3]));
+        assert_eq!(fs::read(dir.path().join("f.part")).unwrap(), b"01234");
+        assert!(!file.exists());
+
+        fetch_to(&["-C", "--no-fail"], &server.url("/"), &file).success();
+        assert_eq!(fs::read(&file).unwrap(), b"gone");
+        assert_eq!(names_in(dir.path()), ["f"]);
+    }
+}
+
+/// A retry that continues a cut body (the same -C machinery) and meets an
+/// error status ends with it: 22, not 33; with --retry left for the 503, it
+/// is retried first.
+#[test]
+fn a_retry_continuing_a_cut_body_ends_with_the_error_it_gets() {
+    for (status, asked) in [("404 Not Found", 2), ("503 Service Unavailable", 3)] {
+        let count = Arc::new(AtomicUsize::new(0));
+        let resource = Resource::new(body(), "v1");
+        let server = Server::start(move |req: &Recorded| {
+            if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                resource.answer(req, Some(1000))
+            } else {
+                let head = format!("HTTP/1.1 {status}\nContent-Length: 4\n\n");
+                vec![crate::support::server::Step::Send(
+                    crate::support::server::raw(&head, b"gone"),
+                )]
+            }
+        });
+        let dir = temp();
+        let file = dir.path().join("f");
+        fetch()
+            .args([
+                "--retry",
+                "2",
+                "--retry-delay",
+                "0.01",
+                &server.url("/"),
+                "-o",
+            ])
+            .arg(&file)
+            .assert()
+            .code(22)
+            .stderr(predicate::str::contains(&status[..3]));
+        assert_eq!(server.requests().len(), asked, "{status}");
+        assert!(server.requests()[1].field("Range").is_some());
+        assert_eq!(names_in(dir.path()), Vec::<String>::new());
+    }
+}
