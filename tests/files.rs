@@ -284,6 +284,35 @@ fn a_closed_stdout_pipe_is_a_quiet_success() {
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
 }
 
+/// The head goes to stdout and the body to FILE: a reader of the head that
+/// left (`fetch URL -o FILE | head -1`) takes nothing from the download.
+#[test]
+fn a_reader_of_the_head_that_left_leaves_the_download_alone() {
+    let gate = crate::support::server::Gate::new();
+    let server = Server::steps(vec![
+        Step::Signal,
+        Step::WaitFor(gate.clone()),
+        Step::Send(raw("HTTP/1.1 200 OK\nContent-Length: 4\n\n", b"body")),
+    ]);
+    let dir = temp();
+    let file = dir.path().join("f");
+    let mut child = fetch()
+        .arg(server.url("/"))
+        .arg("-o")
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    server.reached();
+    drop(child.stdout.take());
+    gate.open();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    assert_eq!(fs::read(&file).unwrap(), b"body");
+}
+
 #[test]
 fn ctrl_c_with_continue_keeps_the_part_for_the_next_run() {
     // The server says it accepts ranges and names a validator, so the part
