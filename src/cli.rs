@@ -61,7 +61,7 @@ const EXAMPLES: [(&str, &str); 6] = [
 ];
 
 /// DESIGN §4: curl's numbers, so scripts carry over.
-const EXIT_CODES: [(u8, &str); 22] = [
+const EXIT_CODES: [(u8, &str); 24] = [
     (
         0,
         "success (also a 304 with -N, and a reader of stdout that hung up)",
@@ -101,10 +101,12 @@ const EXIT_CODES: [(u8, &str); 22] = [
         110,
         "checksum mismatch (--checksum, or the server's Content-Digest)",
     ),
+    (129, "the terminal closed (SIGHUP), as for Ctrl-C"),
     (
         130,
         "interrupted (Ctrl-C): FILE.part is removed (kept with -C)",
     ),
+    (143, "terminated (SIGTERM: kill, timeout), as for Ctrl-C"),
 ];
 
 /// The environment variables fetch reads.

@@ -26,11 +26,7 @@ fn main() -> ExitCode {
         raise_descriptor_limit();
     }
 
-    // Ctrl-C: leave no FILE.part behind (DESIGN §3); 130 is the shell's code for SIGINT.
-    let _ = ctrlc::set_handler(|| {
-        fetch::output::remove_partial_files();
-        std::process::exit(130);
-    });
+    on_termination_signals();
 
     // Bodies go to stdout in large blocks: write them to the descriptor itself,
     // past std's line buffering (which would split binary data at newlines).
@@ -52,6 +48,36 @@ fn main() -> ExitCode {
     match fetch::run(&config, sinks, &mut print_error) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => ExitCode::from(e.exit_code()),
+    }
+}
+
+/// Ctrl-C, `kill` and `timeout` (SIGTERM), a closed terminal (SIGHUP): leave
+/// no FILE.part behind (DESIGN §3, and with `-C` the part for the next run),
+/// then exit with the shell's code for the signal (130 for SIGINT). The
+/// signals are blocked here, before any other thread starts (threads inherit
+/// the mask), and one thread waits for them: the cleanup runs on a normal
+/// thread, not in a signal handler. Called before any other thread exists.
+fn on_termination_signals() {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(signal);
+    }
+    if signals.thread_block().is_err() {
+        return;
+    }
+    let waiter = std::thread::Builder::new()
+        .name("signals".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            if let Ok(signal) = signals.wait() {
+                fetch::output::remove_partial_files();
+                std::process::exit(128 + signal as i32);
+            }
+        });
+    // No thread to wait for them: the signals keep their default action.
+    if waiter.is_err() {
+        let _ = signals.thread_unblock();
     }
 }
 

@@ -213,6 +213,24 @@ fn ctrl_c_removes_the_part_file_and_keeps_the_old_file() {
     assert_eq!(fs::read_to_string(&file).unwrap(), "old");
 }
 
+/// `kill`, `timeout` and service managers send SIGTERM, a closed terminal
+/// SIGHUP: each removes FILE.part as Ctrl-C does, and the exit code is the
+/// shell's for the signal.
+#[test]
+fn sigterm_and_sighup_remove_the_part_file_too() {
+    for (name, code) in [("-TERM", 143), ("-HUP", 129)] {
+        let server = stalled_server();
+        let dir = temp();
+        let file = dir.path().join("f.bin");
+        fs::write(&file, "old").unwrap();
+        let child = start_stalled_download(&server, &file, &[]);
+        assert!(dir.path().join("f.bin.part").exists());
+        assert_eq!(signal(child, name).code(), Some(code), "{name}");
+        assert_eq!(names_in(dir.path()), ["f.bin"], "{name}");
+        assert_eq!(fs::read_to_string(&file).unwrap(), "old");
+    }
+}
+
 /// A new FILE is written into an anonymous file: nothing of it is visible
 /// until it is complete, and however the process ends, nothing is left. (On
 /// a file system without anonymous files, FILE.part, which a kill leaves.)
