@@ -70,6 +70,11 @@ pub struct Resume {
     pub validator: String,
     /// The whole length, when known.
     pub total: Option<u64>,
+    /// The URL the body was asked from (as the user gave it, without
+    /// credentials), when known: a date validator says little about which
+    /// resource it is, so a FILE.part started from another URL is not
+    /// continued with one (`Transfer` decides).
+    pub url: Option<String>,
 }
 
 impl Resume {
@@ -80,23 +85,45 @@ impl Resume {
         if let Some(total) = self.total {
             text.push_str(&format!("total {total}\n"));
         }
+        if let Some(url) = &self.url {
+            text.push_str(&format!("url {url}\n"));
+        }
         text
     }
 
-    /// Reads what `to_text` wrote; anything else is no resume information.
+    /// Reads what `to_text` wrote (a meta of an earlier fetch may lack the
+    /// url); anything else is no resume information.
     fn from_text(text: &str) -> Option<Resume> {
         let mut lines = text.lines();
         if lines.next()? != Resume::MAGIC {
             return None;
         }
         let validator = lines.next()?.strip_prefix("validator ")?.to_owned();
-        let total = match lines.next() {
-            Some(line) => Some(line.strip_prefix("total ")?.parse().ok()?),
+        let mut line = lines.next();
+        let total = match line.and_then(|l| l.strip_prefix("total ")) {
+            Some(total) => {
+                line = lines.next();
+                Some(total.parse().ok()?)
+            }
+            None => None,
+        };
+        let url = match line {
+            Some(l) => Some(l.strip_prefix("url ")?.to_owned()),
             None => None,
         };
         // A weak ETag never goes in If-Range (RFC 9110 §13.1.5).
         let usable = !validator.is_empty() && !validator.starts_with("W/");
-        usable.then_some(Resume { validator, total })
+        let complete = lines.next().is_none();
+        (usable && complete).then_some(Resume {
+            validator,
+            total,
+            url,
+        })
+    }
+
+    /// Whether the validator is a date (Last-Modified), not an entity tag.
+    pub fn is_dated(&self) -> bool {
+        !self.validator.starts_with('"')
     }
 }
 
@@ -873,6 +900,7 @@ mod tests {
         let resume = Resume {
             validator: "\"v1\"".into(),
             total: Some(10),
+            url: Some("http://h/out.bin".into()),
         };
         let (mut sink, from) = Sink::open(&Output::File(dest.clone()), true).unwrap();
         assert_eq!(from, None);
@@ -906,6 +934,13 @@ mod tests {
         let r = Resume {
             validator: "Sun, 06 Nov 1994 08:49:37 GMT".into(),
             total: None,
+            url: None,
+        };
+        assert_eq!(Resume::from_text(&r.to_text()), Some(r));
+        let r = Resume {
+            validator: "\"v1\"".into(),
+            total: Some(7),
+            url: Some("http://h/a?b=c".into()),
         };
         assert_eq!(Resume::from_text(&r.to_text()), Some(r));
         for junk in [
@@ -914,6 +949,8 @@ mod tests {
             "other\nvalidator x\n",
             "fetch resume 1\nvalidator x\ntotal y\n",
             "fetch resume 1\nvalidator W/\"weak\"\n",
+            "fetch resume 1\nvalidator x\nurl http://h/\ntotal 5\n",
+            "fetch resume 1\nvalidator x\ntotal 5\nurl http://h/\nmore\n",
         ] {
             assert_eq!(Resume::from_text(junk), None, "{junk:?}");
         }
@@ -946,6 +983,7 @@ mod tests {
         let resume = Resume {
             validator: "\"v1\"".into(),
             total: Some(3),
+            url: None,
         };
         sink.remember(Some(&resume)).unwrap();
         sink.write(&mut io::sink(), b"cut").unwrap();

@@ -81,13 +81,15 @@ impl Asked<'_> {
 /// 9110 §13.1.5: that is a strong ETag, or Last-Modified when there is no
 /// ETag at all; a weak ETag is neither sent nor a reason to send the date, so
 /// then there is no resume. A 206 keeps the validator it was asked with.
-pub fn resume_from(head: &Head, previous: Option<Resume>) -> Option<Resume> {
+/// `url` is the URL the body was asked from.
+pub fn resume_from(head: &Head, previous: Option<Resume>, url: String) -> Option<Resume> {
     if head.status == 206 {
         let previous = previous?;
         let total = content_range(head).and_then(|(_, _, total)| total);
         return Some(Resume {
             validator: previous.validator,
             total: total.or(previous.total),
+            url: Some(url),
         });
     }
     let accepts = head
@@ -106,6 +108,7 @@ pub fn resume_from(head: &Head, previous: Option<Resume>) -> Option<Resume> {
         total: head
             .value("content-length")
             .and_then(|v| v.trim().parse().ok()),
+        url: Some(url),
     })
 }
 
@@ -153,6 +156,8 @@ mod tests {
     use crate::test_io::head;
     use proptest::prelude::*;
 
+    const URL: &str = "http://h/f";
+
     proptest! {
         /// Whatever numbers a server puts in Content-Range and Content-Length,
         /// and whatever was asked, the checks answer without panicking (no
@@ -199,28 +204,28 @@ mod tests {
                 }
             }
             let _ = asked.is_already_whole(&h);
-            let _ = resume_from(&h, None);
+            let _ = resume_from(&h, None, URL.into());
         }
     }
 
     #[test]
     fn resume_needs_ranges_and_a_strong_validator() {
         let h = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: \"v1\"\nContent-Length: 10");
-        let r = resume_from(&h, None).unwrap();
+        let r = resume_from(&h, None, URL.into()).unwrap();
         assert_eq!(r.validator, "\"v1\"");
         assert_eq!(r.total, Some(10));
         let weak = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v1\"");
-        assert!(resume_from(&weak, None).is_none());
+        assert!(resume_from(&weak, None, URL.into()).is_none());
         // Never a date when there is an entity tag, even a weak one.
         let weak_and_dated = head(
             "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v1\"\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT",
         );
-        assert!(resume_from(&weak_and_dated, None).is_none());
+        assert!(resume_from(&weak_and_dated, None, URL.into()).is_none());
         let dated = head(
             "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT",
         );
         assert_eq!(
-            resume_from(&dated, None).unwrap().validator,
+            resume_from(&dated, None, URL.into()).unwrap().validator,
             "Sun, 06 Nov 1994 08:49:37 GMT"
         );
         // A 200 that restarts a body is a new version: nothing of the old
@@ -228,13 +233,14 @@ mod tests {
         let old = Some(Resume {
             validator: "\"v1\"".into(),
             total: Some(10),
+            url: Some(URL.into()),
         });
         let new = head("HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: W/\"v2\"");
-        assert!(resume_from(&new, old.clone()).is_none());
+        assert!(resume_from(&new, old.clone(), URL.into()).is_none());
         let partial = head("HTTP/1.1 206 Partial\nContent-Range: bytes 5-9/*");
-        assert_eq!(resume_from(&partial, old.clone()), old);
+        assert_eq!(resume_from(&partial, old.clone(), URL.into()), old);
         let no_ranges = head("HTTP/1.1 200 OK\nETag: \"v1\"");
-        assert!(resume_from(&no_ranges, None).is_none());
+        assert!(resume_from(&no_ranges, None, URL.into()).is_none());
     }
 
     #[test]

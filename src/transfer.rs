@@ -389,13 +389,29 @@ impl<'a> Transfer<'a> {
     /// with `-C` continues what FILE.part holds.
     fn open_output(&mut self, trace: &mut Trace<'_>) -> Result<Sink, Error> {
         let (config, job) = (self.config, self.job);
-        let (sink, resume) =
+        let (mut sink, resume) =
             Sink::open(&job.output, config.files.resume).map_err(|e| e.at(job.url.display()))?;
         if trace.enabled()
             && let Some(how) = sink.describe()
         {
             trace.step(how);
         }
+        let given = job.url.display();
+        let resume = match resume {
+            // A date names no particular resource: a FILE.part started from
+            // another URL could be another file of the same age (an entity
+            // tag, the server's name for exactly those bytes, is trusted
+            // across URLs: a presigned URL that was renewed, a mirror).
+            Some((_, r)) if r.is_dated() && r.url.as_ref().is_some_and(|url| *url != given) => {
+                trace.step(format_args!(
+                    "FILE.part was started from {}, with a date for a validator: starting over",
+                    escape::for_message(r.url.as_deref().unwrap_or_default().as_bytes())
+                ));
+                sink.restart().map_err(|e| e.at(given))?;
+                None
+            }
+            resume => resume,
+        };
         if let Some((held, resume)) = resume {
             trace.step(format_args!("Continuing FILE.part from byte {held}"));
             self.written = held;
@@ -609,7 +625,7 @@ impl<'a> Transfer<'a> {
             self.resume = if self.config.compressed && head.value("content-encoding").is_some() {
                 None
             } else {
-                range::resume_from(&head, self.resume.take())
+                range::resume_from(&head, self.resume.take(), self.job.url.display())
             };
             dest.sink.remember(self.resume.as_ref())?;
 

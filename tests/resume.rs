@@ -466,3 +466,56 @@ fn a_retry_continuing_a_cut_body_ends_with_the_error_it_gets() {
         assert_eq!(names_in(dir.path()), Vec::<String>::new());
     }
 }
+
+/// A FILE.part whose validator is a date continues only from the URL that
+/// started it: another resource of the same age and length would be stitched
+/// on. An entity tag names the bytes themselves, and is trusted across URLs
+/// (a renewed presigned URL, a mirror).
+#[test]
+fn a_dated_part_continues_only_from_its_own_url() {
+    use crate::support::server::{Step, raw};
+    for validator in [
+        "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT",
+        "ETag: \"same\"",
+    ] {
+        let server = Server::start(move |req: &Recorded| {
+            let name = req.target().trim_start_matches('/').to_owned();
+            let body = name.repeat(100).into_bytes();
+            let head = |status: &str, more: &str| {
+                format!("HTTP/1.1 {status}\nAccept-Ranges: bytes\n{validator}\n{more}")
+            };
+            match (name.as_str(), req.field("Range")) {
+                // /a is cut at 40 of its 100 bytes.
+                ("a", None) => vec![Step::Send(raw(
+                    &head("200 OK", "Content-Length: 100\n\n"),
+                    &body[..40],
+                ))],
+                (_, None) => vec![Step::Send(raw(
+                    &head("200 OK", "Content-Length: 100\n\n"),
+                    &body,
+                ))],
+                (_, Some(_)) => vec![Step::Send(raw(
+                    &head(
+                        "206 Partial Content",
+                        "Content-Range: bytes 40-99/100\nContent-Length: 60\n\n",
+                    ),
+                    &body[40..],
+                ))],
+            }
+        });
+        let dir = temp();
+        let file = dir.path().join("f");
+        fetch_to(&["-C"], &server.url("/a"), &file).code(18);
+        fetch_to(&["-C", "-v"], &server.url("/b"), &file).success();
+        let got = fs::read(&file).unwrap();
+        let asked = server.requests()[1].field("Range").map(str::to_owned);
+        if validator.starts_with("ETag") {
+            assert_eq!(asked.as_deref(), Some("bytes=40-"));
+            assert_eq!(&got[..40], &b"a".repeat(40)[..]);
+        } else {
+            assert_eq!(asked, None, "a dated part from /a is not continued from /b");
+            assert_eq!(got, b"b".repeat(100));
+        }
+        assert_eq!(names_in(dir.path()), ["f"]);
+    }
+}
