@@ -112,6 +112,22 @@ pub fn resume_from(head: &Head, previous: Option<Resume>, url: String) -> Option
     })
 }
 
+/// A 206 to a request that asked for no range: only one whose Content-Range
+/// is the whole resource is the whole body; part of it would become a FILE
+/// that is not the file.
+pub fn check_unasked_partial(head: &Head) -> Result<(), Error> {
+    match content_range(head) {
+        Some((0, last, Some(total))) if last + 1 == total => Ok(()),
+        _ => Err(Error::Malformed(format!(
+            "HTTP 206 Partial Content to a request for the whole resource ({})",
+            match head.value("content-range") {
+                Some(v) => format!("Content-Range '{}'", escape::for_message(v.as_bytes())),
+                None => "no Content-Range".into(),
+            }
+        ))),
+    }
+}
+
 /// `Content-Range: bytes first-last/total` (total may be `*`), RFC 9110 §14.4.
 pub fn content_range(head: &Head) -> Option<(u64, u64, Option<u64>)> {
     let value = head.value("content-range")?.trim();

@@ -615,6 +615,8 @@ impl<'a> Transfer<'a> {
                     400.. if head.status != 416 => {}
                     _ => self.check_range_answer(&head, *from, validator, &mut dest.sink, trace)?,
                 }
+            } else if head.status == 206 {
+                range::check_unasked_partial(&head)?;
             }
             dest.show_head(self.config, &head)?;
             if head.status >= 400 && !self.config.no_fail {

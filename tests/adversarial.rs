@@ -1230,6 +1230,34 @@ fn statuses_checks_and_outputs() {
             "HTTP 404 Not Found (use --no-fail",
             send(response("404 Not Found", &[], b"not here")),
         ),
+        // A part of the file answering a request for all of it would be
+        // saved as the file; a 206 of the whole resource is the whole body.
+        fails(
+            "unasked_206_of_part_of_the_file",
+            8,
+            "206 Partial Content to a request for the whole resource",
+            send(raw(
+                "HTTP/1.1 206 Partial Content\nContent-Range: bytes 0-4/10\nContent-Length: 5\n\n",
+                b"01234",
+            )),
+        ),
+        fails(
+            "unasked_206_without_content_range",
+            8,
+            "(no Content-Range)",
+            send(raw(
+                "HTTP/1.1 206 Partial Content\nContent-Length: 5\n\n",
+                b"01234",
+            )),
+        ),
+        saves(
+            "unasked_206_of_the_whole_file",
+            &b"0123456789"[..],
+            send(raw(
+                "HTTP/1.1 206 Partial Content\nContent-Range: bytes 0-9/10\nContent-Length: 10\n\n",
+                b"0123456789",
+            )),
+        ),
         fails(
             "status_404_to_head",
             22,
