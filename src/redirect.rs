@@ -56,9 +56,13 @@ pub fn same_origin(a: &Target, b: &Target) -> bool {
     a.scheme() == b.scheme() && a.host() == b.host() && a.port() == b.port()
 }
 
-/// Request fields that carry credentials; dropped once a chain leaves its origin.
-pub fn is_credential_field(name: &str) -> bool {
-    name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("cookie")
+/// `-H` fields that belong to the origin they were given for, dropped once a
+/// chain leaves it: credentials (Authorization, Cookie), and a Host, which
+/// would ask the next server for the wrong site (curl drops it too).
+pub fn is_origin_bound_field(name: &str) -> bool {
+    ["authorization", "cookie", "host"]
+        .iter()
+        .any(|bound| name.eq_ignore_ascii_case(bound))
 }
 
 #[cfg(test)]

@@ -306,8 +306,8 @@ struct Transfer<'a> {
     /// The URL being requested: the original, then each redirect target.
     url: Target,
     /// False once the chain has left the original origin: from then on,
-    /// credentials stay home for the rest of the chain.
-    send_credentials: bool,
+    /// credentials (and a `-H` Host) stay home for the rest of the chain.
+    at_origin: bool,
     /// The route to `url`: its origin and the proxy on the way.
     route: Route,
     /// Every URL requested in this chain, to recognise loops (empty until the
@@ -369,7 +369,7 @@ impl<'a> Transfer<'a> {
             route: route_of(config, &url),
             visited: Vec::new(),
             url,
-            send_credentials: true,
+            at_origin: true,
             redirects: 0,
             tls: None,
             written: 0,
@@ -968,7 +968,7 @@ impl<'a> Transfer<'a> {
         // Credentials come from -u or the original URL's userinfo, never from a
         // redirect target, and only while the chain is at home.
         let url_credentials = self.job.url.credentials();
-        let credentials = if self.send_credentials {
+        let credentials = if self.at_origin {
             config.credentials.as_ref().or(url_credentials.as_ref())
         } else {
             None
@@ -977,7 +977,7 @@ impl<'a> Transfer<'a> {
         let mut extra: Vec<(String, String)> = config
             .headers
             .iter()
-            .filter(|(name, _)| self.send_credentials || !redirect::is_credential_field(name))
+            .filter(|(name, _)| self.at_origin || !redirect::is_origin_bound_field(name))
             .cloned()
             .collect();
         if let Some((from, validator)) = range {
@@ -1034,9 +1034,9 @@ impl<'a> Transfer<'a> {
             )));
         }
         trace.step(format_args!("Redirect {status} to {}", next.display()));
-        if self.send_credentials && !redirect::same_origin(&self.job.url, &next) {
-            self.send_credentials = false;
-            trace.step("Leaving the original origin: credentials and cookies stay behind");
+        if self.at_origin && !redirect::same_origin(&self.job.url, &next) {
+            self.at_origin = false;
+            trace.step("Leaving the original origin: credentials, cookies and -H Host stay behind");
         }
         self.visited.push(key);
         self.redirects += 1;

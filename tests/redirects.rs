@@ -246,6 +246,23 @@ fn explicit_authorization_headers_and_u_are_stripped_too() {
     assert_eq!(other.requests()[1].field("Authorization"), None);
 }
 
+/// A `-H Host` names a site on the server it was given for; the next server
+/// is asked for its own (as curl does), here and for the rest of the chain.
+#[test]
+fn a_custom_host_field_stays_with_its_origin() {
+    let other = Server::body("other");
+    let other_url = other.url("/");
+    let origin = Server::start(move |_: &Recorded| redirect("301 Moved", &other_url));
+    fetch()
+        .args([&origin.url("/"), "-H", "Host: custom.example"])
+        .assert()
+        .success()
+        .stdout("other");
+    assert_eq!(origin.request().field("Host"), Some("custom.example"));
+    let own = format!("127.0.0.1:{}", other.addr().port());
+    assert_eq!(other.request().field("Host"), Some(own.as_str()));
+}
+
 #[test]
 fn userinfo_in_a_location_is_not_used() {
     let other = Server::body("other");
