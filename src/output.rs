@@ -317,26 +317,11 @@ impl Sink {
 
     /// Feeds the first `len` bytes already in FILE.part to `each` (hashing the
     /// part of a resumed body that an earlier run wrote).
-    pub fn read_back(&self, len: u64, mut each: impl FnMut(&[u8])) -> Result<(), Error> {
-        use std::os::unix::fs::FileExt;
-        let Sink::Part(part) = self else {
-            return Ok(());
-        };
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut at = 0;
-        while at < len {
-            let want = buf.len().min((len - at) as usize);
-            match part.file.read_at(&mut buf[..want], at) {
-                Ok(0) => return Err(part.error(io::ErrorKind::UnexpectedEof.into())),
-                Ok(n) => {
-                    each(&buf[..n]);
-                    at += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(part.error(e)),
-            }
+    pub fn read_back(&self, len: u64, each: impl FnMut(&[u8])) -> Result<(), Error> {
+        match self {
+            Sink::Part(part) => read_all(&part.file, len, each).map_err(|e| part.error(e)),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Throws away a body that failed a check: even `-C` must not keep it.
@@ -641,6 +626,41 @@ fn link_anonymous(file: &File, to: &Path) -> io::Result<()> {
         AtFlags::AT_SYMLINK_FOLLOW,
     )
     .map_err(io::Error::from)
+}
+
+/// Feeds the first `len` bytes of `file` to `each`, in blocks.
+fn read_all(file: &File, len: u64, mut each: impl FnMut(&[u8])) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    while at < len {
+        let want = buf.len().min((len - at) as usize);
+        match file.read_at(&mut buf[..want], at) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                each(&buf[..n]);
+                at += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Feeds the whole of the existing FILE at `path` to `each` (checking a FILE
+/// that `-C` or `-N` left as it was against `--checksum`).
+pub fn read_file(path: &Path, each: impl FnMut(&[u8])) -> Result<(), Error> {
+    let file = File::open(path).map_err(|source| Error::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    file.metadata()
+        .and_then(|meta| read_all(&file, meta.len(), each))
+        .map_err(|source| Error::Write {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Where a body for FILE `path` goes, and what is there: `path` itself (one

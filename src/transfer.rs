@@ -80,7 +80,12 @@ impl<'a> Pending<'a> {
                 sink,
                 head_shown: !show_head,
             }),
-            Ok(None) => Err(Box::new(transfer.end(Ok(State::AlreadyComplete)))),
+            Ok(None) => {
+                let url = job.url.display();
+                let checked = transfer.verify_kept(&mut trace).map_err(|e| e.at(url));
+                let result = checked.map(|()| State::AlreadyComplete);
+                Err(Box::new(transfer.end(result)))
+            }
             Err(e) => Err(Box::new(transfer.end(Err(e)))),
         }
     }
@@ -585,12 +590,16 @@ impl<'a> Transfer<'a> {
             if self.if_modified_since.is_some() && head.status == 304 {
                 trace.step("Not modified: FILE is up to date");
                 keep(pool, route, conn, &head, true);
+                dest.show_head(self.config, &head)?;
+                self.verify_kept(trace)?;
                 return Ok((head, State::NotModified));
             }
             if self.is_not_newer(&head) {
                 trace.step(
                     "The server ignored If-Modified-Since, and its copy is not newer than FILE: FILE is left as it is",
                 );
+                dest.show_head(self.config, &head)?;
+                self.verify_kept(trace)?;
                 return Ok((head, State::NotModified));
             }
             if let Some((from, validator)) = &range {
@@ -1084,6 +1093,26 @@ impl<'a> Transfer<'a> {
             trace.step(format_args!("{} verified (--checksum)", c.algorithm));
         }
         Ok(())
+    }
+
+    /// `-C` found FILE complete, or `-N` up to date: it was not downloaded
+    /// now, but exit 0 with `--checksum` still means FILE has that digest. It
+    /// is read and checked, and left as it is either way.
+    fn verify_kept(&mut self, trace: &mut Trace<'_>) -> Result<(), Error> {
+        let (Some(_), Output::File(path)) = (&self.config.checksum, &self.job.output) else {
+            return Ok(());
+        };
+        let (path, _) = crate::output::resolve(path);
+        self.hashes.reset();
+        let hashes = &mut self.hashes;
+        crate::output::read_file(&path, |bytes| hashes.update(bytes))?;
+        self.verify(&[], &self.hashes, trace).map_err(|e| match e {
+            Error::Checksum(why) => Error::Checksum(format!(
+                "{}, which was not downloaded again: {why}; it is left as it is",
+                path.display()
+            )),
+            e => e,
+        })
     }
 
     /// Lowercase hex SHA-256 of the body, when `-w` asked for it.

@@ -180,7 +180,8 @@ fn newer_skips_an_up_to_date_file_and_fetches_a_newer_one() {
     let dir = temp();
     let file = dir.path().join("f");
 
-    // Local copy as new as the server's: 304, untouched.
+    // Local copy as new as the server's: 304, untouched; its head printed
+    // as any final response's is when the body would go to a file.
     fs::write(&file, "local copy").unwrap();
     fs::File::options()
         .write(true)
@@ -193,7 +194,7 @@ fn newer_skips_an_up_to_date_file_and_fetches_a_newer_one() {
         .arg(&file)
         .assert()
         .success()
-        .stdout("");
+        .stdout(predicate::str::starts_with("HTTP/1.1 304 Not Modified\r\n"));
     assert_eq!(fs::read_to_string(&file).unwrap(), "local copy");
     assert_eq!(names_in(dir.path()), ["f"]);
     assert_eq!(
@@ -516,6 +517,46 @@ fn a_dated_part_continues_only_from_its_own_url() {
             assert_eq!(asked, None, "a dated part from /a is not continued from /b");
             assert_eq!(got, b"b".repeat(100));
         }
+        assert_eq!(names_in(dir.path()), ["f"]);
+    }
+}
+
+/// `--checksum` vouches for FILE even when nothing was downloaded: `-C` found
+/// it complete, or `-N` up to date. A FILE that does not match is 110, and is
+/// left as it is (it is the user's, not a download of this run).
+#[test]
+fn checksum_checks_a_file_that_continue_or_newer_left_as_it_was() {
+    use sha2::Digest;
+    let resource = Resource::new(b"server copy".to_vec(), "n");
+    let server_time = resource.last_modified.unwrap();
+    let server = Server::start(move |req: &Recorded| resource.answer(req, None));
+    let checksum = |of: &[u8]| {
+        let hex: String = sha2::Sha256::digest(of)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    };
+    for flag in ["-C", "-N"] {
+        let dir = temp();
+        let file = dir.path().join("f");
+        fs::write(&file, "local copy").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(server_time)
+            .unwrap();
+        let wrong = checksum(b"server copy");
+        fetch_to(&[flag, "--checksum", &wrong], &server.url("/"), &file)
+            .code(110)
+            .stderr(predicate::str::contains("not downloaded again"));
+        assert_eq!(fs::read_to_string(&file).unwrap(), "local copy");
+        assert_eq!(names_in(dir.path()), ["f"]);
+
+        let right = checksum(b"local copy");
+        fetch_to(&[flag, "--checksum", &right], &server.url("/"), &file).success();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "local copy");
         assert_eq!(names_in(dir.path()), ["f"]);
     }
 }
