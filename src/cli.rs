@@ -169,23 +169,62 @@ pub fn command() -> clap::Command {
 
 /// What the command line asks for.
 pub enum Invocation {
+    /// `--help`, `-h` or `--version`: this text on stdout.
+    Print(String),
     /// `fetch --generate KIND`: print the man page or a completion script.
     Generate(Generate),
     /// Anything else: downloads.
     Run(Box<Args>),
 }
 
-/// Parses the process's arguments; clap prints usage errors (exit 2) and help.
-pub fn parse() -> Invocation {
+/// Parses the process's arguments. A usage error is one `fetch: ` line, as
+/// every other error (exit 2); help and version are text for stdout, which
+/// the caller writes (and whose write errors it reports).
+pub fn parse() -> Result<Invocation, Error> {
     use clap::FromArgMatches;
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(kind) = generate_request(&argv) {
-        return Invocation::Generate(kind);
+        return Ok(Invocation::Generate(kind));
     }
-    let matches = command().get_matches_from(argv);
-    Invocation::Run(Box::new(
-        Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()),
-    ))
+    command()
+        .try_get_matches_from(argv)
+        .and_then(|matches| Args::from_arg_matches(&matches))
+        .map(|args| Invocation::Run(Box::new(args)))
+        .or_else(|e| match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                // Headings in bold on a terminal, as clap shows them itself
+                // (unless NO_COLOR asks for none).
+                use std::io::IsTerminal;
+                let styled = std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+                let text = e.render();
+                Ok(Invocation::Print(match styled {
+                    true => text.ansi().to_string(),
+                    false => text.to_string(),
+                }))
+            }
+            _ => Err(Error::Usage(one_line(&e.render().to_string()))),
+        })
+}
+
+/// clap's usage error (`error: ...`, tips, usage lines) as one line: the
+/// message, then its tips (a suggested flag) and where to look.
+fn one_line(rendered: &str) -> String {
+    let first: Vec<&str> = rendered
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .collect();
+    let first = first.join(" ");
+    let message = first.strip_prefix("error: ").unwrap_or(&first);
+    let mut hints: Vec<&str> = rendered
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("tip: "))
+        .collect();
+    hints.push("fetch --help");
+    format!("{message} ({})", hints.join("; "))
 }
 
 /// `--generate KIND` (or `--generate=KIND`), alone: a hook for packagers and
@@ -366,15 +405,15 @@ pub struct Args {
 
     // Network
     /// Seconds to connect: resolve, TCP, proxy CONNECT and TLS handshake
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds, help_heading = "Network")]
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds, allow_negative_numbers = true, help_heading = "Network")]
     connect_timeout: Duration,
 
     /// Longest silence while reading, in seconds
-    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds, help_heading = "Network")]
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds, allow_negative_numbers = true, help_heading = "Network")]
     read_timeout: Duration,
 
     /// Limit on the whole transfer, retries included, in seconds [default: none]
-    #[arg(short = 'm', long, value_name = "SECS", value_parser = seconds, help_heading = "Network")]
+    #[arg(short = 'm', long, value_name = "SECS", value_parser = seconds, allow_negative_numbers = true, help_heading = "Network")]
     max_time: Option<Duration>,
 
     /// Retry transient failures N times, resuming cut bodies
@@ -395,7 +434,7 @@ pub struct Args {
     ///
     /// It doubles for each retry (times a random factor between 0.5 and 1.5)
     /// unless the server sends Retry-After; no wait is longer than 10 minutes.
-    #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds, help_heading = "Network")]
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds, allow_negative_numbers = true, help_heading = "Network")]
     retry_delay: Duration,
 
     /// IPv4 addresses only
@@ -689,8 +728,11 @@ pub fn generate(kind: Generate, out: &mut dyn std::io::Write) -> std::io::Result
             arg.value_names(names)
         }
     });
-    clap_complete::generate(shell, &mut command, "fetch", out);
-    Ok(())
+    // clap_complete panics when it cannot write: it writes into memory here,
+    // and a failing stdout is an error like any other.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "fetch", &mut script);
+    out.write_all(&script).and_then(|()| out.flush())
 }
 
 /// The man page: clap_mangen's sections for what clap knows, then examples,

@@ -9,13 +9,24 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = match cli::parse() {
-        cli::Invocation::Run(args) => args,
-        cli::Invocation::Generate(kind) => {
+        Ok(cli::Invocation::Run(args)) => args,
+        Ok(cli::Invocation::Print(text)) => {
+            let mut stdout = io::stdout().lock();
+            let written = stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush());
+            return match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&fetch::output::stdout_error(e)),
+            };
+        }
+        Ok(cli::Invocation::Generate(kind)) => {
             return match cli::generate(kind, &mut io::stdout().lock()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&fetch::output::stdout_error(e)),
             };
         }
+        Err(e) => return fail(&e),
     };
     let config = match args.into_config() {
         Ok(config) => config,

@@ -237,3 +237,67 @@ fn a_misspelled_flag_gets_a_suggestion() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("--ouput") && err.contains("--output"), "{err}");
 }
+
+/// Usage errors are one `fetch: ` line like every other error (DESIGN §2),
+/// clap's tips kept in it.
+#[test]
+fn usage_errors_are_one_line() {
+    for args in [
+        &["--ouput", "x", "http://h/"][..],
+        &[][..],
+        &["--retry", "x", "http://h/"][..],
+        &["--read-timeout", "-1", "http://h/"][..],
+        &["--no-progress", "--progress", "http://h/"][..],
+    ] {
+        let out = fetch().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.starts_with("fetch: ")
+                && err.ends_with("fetch --help)\n")
+                && err.lines().count() == 1,
+            "{args:?}: {err:?}"
+        );
+    }
+    let out = fetch()
+        .args(["--read-timeout", "-1", "http://h/"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be more than 0"));
+}
+
+/// Help, version, the man page and completions on a stdout that fails: the
+/// error line and 23 (a full disk), or quiet for a reader that left; never a
+/// panic, never 0 for a failed write.
+#[test]
+fn help_and_generated_files_report_a_failing_stdout() {
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    for args in [
+        &["--help"][..],
+        &["--version"][..],
+        &["--generate", "man"][..],
+        &["--generate", "bash"][..],
+        &["--generate", "fish"][..],
+    ] {
+        let out = fetch().args(args).stdout(full()).output().unwrap();
+        assert_eq!(out.status.code(), Some(23), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with("fetch: stdout: "), "{args:?}: {err}");
+
+        let mut child = fetch()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
