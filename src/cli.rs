@@ -272,7 +272,7 @@ pub enum Generate {
 pub struct Args {
     /// http://..., https://... or a bare host[:port][/path] (meaning http://)
     #[arg(value_name = "URL", required_unless_present = "input_file", value_hint = clap::ValueHint::Url)]
-    urls: Vec<String>,
+    urls: Vec<std::ffi::OsString>,
 
     // Output
     /// Write the body to FILE ('-' is stdout, a binary body too); repeat for several URLs
@@ -492,12 +492,14 @@ fn names_stdout(path: &Path) -> bool {
 
 /// URLs from `--input-file` (`-` is stdin): one a line, blank lines and `#`
 /// comments skipped; a byte-order mark (Windows editors write one) ignored.
+/// A line that is not UTF-8 is one URL with raw 8-bit bytes (a Latin-1 file
+/// name), not a reason to stop the list: see [`fetch::url::text_of`].
 fn read_input_file(path: &Path) -> Result<Vec<String>, Error> {
-    let text = if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map(|_| text)
+    let bytes = if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).map(|_| bytes)
     } else {
-        std::fs::read_to_string(path)
+        std::fs::read(path)
     }
     .map_err(|e| {
         Error::Usage(format!(
@@ -506,12 +508,11 @@ fn read_input_file(path: &Path) -> Result<Vec<String>, Error> {
             fetch::error::plain(&e)
         ))
     })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    Ok(text
-        .lines()
-        .map(str::trim)
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    Ok(bytes
+        .split(|&b| b == b'\n')
+        .map(|line| fetch::url::text_of(line).trim().to_owned())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
         .collect())
 }
 
@@ -779,7 +780,11 @@ fn roff(text: &str) -> String {
 impl Args {
     /// Validates everything and builds the library's configuration.
     pub fn into_config(self) -> Result<Config, Error> {
-        let mut inputs = self.urls.clone();
+        let mut inputs: Vec<String> = self
+            .urls
+            .iter()
+            .map(|url| fetch::url::text_of(url.as_encoded_bytes()).into_owned())
+            .collect();
         if let Some(file) = &self.input_file {
             inputs.extend(read_input_file(file)?);
         }

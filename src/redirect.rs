@@ -24,20 +24,8 @@ pub fn location(head: &Head) -> Option<&[u8]> {
 /// Userinfo in the Location is dropped: a server does not get to choose
 /// credentials.
 pub fn next_target(current: &Target, location: &[u8]) -> Result<Target, Error> {
-    // Servers now and then send raw 8-bit bytes (a Latin-1 file name):
-    // percent-encoded, as curl and browsers do, they name the same resource
-    // (RFC 3986 §2.1). Valid UTF-8 the URL parser encodes itself.
-    let text: std::borrow::Cow<'_, str> = match std::str::from_utf8(location) {
-        Ok(text) => text.into(),
-        Err(_) => location
-            .iter()
-            .map(|&b| match b {
-                0x80.. => format!("%{b:02X}"),
-                _ => char::from(b).to_string(),
-            })
-            .collect::<String>()
-            .into(),
-    };
+    // Servers now and then send raw 8-bit bytes (a Latin-1 file name).
+    let text = crate::url::text_of(location);
     let url = current.as_url().join(text.trim()).map_err(|e| {
         Error::Malformed(format!(
             "invalid Location '{}': {e}",

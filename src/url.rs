@@ -311,6 +311,24 @@ impl Target {
 /// (255) less the 10 of `.part.meta`, so that replacing and `-C` work too.
 pub const MAX_NAME_BYTES: usize = 255 - ".part.meta".len();
 
+/// A URL given as raw bytes (a Location field, a line of `--input-file`, an
+/// argument), as text: bytes that are not UTF-8 (a Latin-1 file name) are
+/// percent-encoded, as curl and browsers do, and name the same resource
+/// (RFC 3986 §2.1). Valid UTF-8 the URL parser encodes itself.
+pub fn text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.into(),
+        Err(_) => bytes
+            .iter()
+            .map(|&b| match b {
+                0x80.. => format!("%{b:02X}"),
+                _ => char::from(b).to_string(),
+            })
+            .collect::<String>()
+            .into(),
+    }
+}
+
 /// Decodes `%XX` escapes; anything that is not a valid escape stays as it is.
 /// Invalid UTF-8 in the result is replaced, never an error.
 pub fn percent_decode(s: &str) -> String {

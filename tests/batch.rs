@@ -98,6 +98,45 @@ fn input_file_with_comments_and_stdin() {
     assert_eq!(names_in(&out), ["four", "three"]);
 }
 
+/// A list (or an argument) with raw 8-bit bytes, a Latin-1 file name, is not
+/// a reason to stop: the bytes are percent-encoded, as a Location's are.
+#[test]
+fn urls_with_latin_1_bytes_are_fetched_percent_encoded() {
+    use std::os::unix::ffi::OsStrExt;
+    let server = files_server();
+    let dir = temp();
+    let list = dir.path().join("urls.txt");
+    let mut bytes = server.url("/caf").into_bytes();
+    bytes.extend(b"\xe9\r\n");
+    bytes.extend(server.url("/two").into_bytes());
+    bytes.push(b'\n');
+    fs::write(&list, bytes).unwrap();
+    let out = dir.path().join("out");
+    fetch()
+        .args(["-s", "--input-file"])
+        .arg(&list)
+        .arg("--output-dir")
+        .arg(&out)
+        .assert()
+        .success();
+    let mut arg = server.url("/na").into_bytes();
+    arg.extend(b"\xefve");
+    fetch()
+        .arg("-s")
+        .arg(std::ffi::OsStr::from_bytes(&arg))
+        .arg("-o")
+        .arg(out.join("three"))
+        .assert()
+        .success();
+    let targets: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.target().to_owned())
+        .collect();
+    assert_eq!(targets, ["/caf%E9", "/two", "/na%EFve"]);
+    assert_eq!(names_in(&out).len(), 3);
+}
+
 #[test]
 fn failures_do_not_stop_the_others_and_the_first_in_input_order_decides() {
     let server = files_server();
