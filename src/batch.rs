@@ -60,7 +60,7 @@ pub fn run(
     // (RFC 9112 §9.6: then no second request).
     let parallel = config.parallel.clamp(1, config.jobs.len().max(1));
     let keep = !single && !asks_to_close(&config.headers);
-    let finished = |i: usize, (result, facts): Ended| {
+    let finished = |i: usize, (mut result, facts): Ended| {
         if let Err(e) = &result {
             progress.suspend(|| report(e));
         }
@@ -73,18 +73,28 @@ pub fn run(
             };
             let mut out = Shared(&stdout);
             let mut write = || out.write_all(&text).and_then(|()| out.flush());
-            // A closed stdout is the reader's choice; the transfer's result
-            // stands. Bars (on stderr) step aside only when stdout may be
-            // where they are drawn: a terminal, or anything when --progress
-            // forces them (`2>&1 | ...`). The finished ones are lines above
-            // them by now, and stay.
+            // Bars (on stderr) step aside only when stdout may be where they
+            // are drawn: a terminal, or anything when --progress forces them
+            // (`2>&1 | ...`). The finished ones are lines above them by now,
+            // and stay.
             let shares_the_bars =
                 stdout_is_terminal || config.display.progress == ProgressMode::Always;
-            let _ = if shares_the_bars {
+            let written = if shares_the_bars {
                 progress.suspend(write)
             } else {
                 write()
             };
+            // A closed stdout is the reader's choice, and the transfer's
+            // result stands; any other failure (a full disk) lost the line
+            // the script asked for: 23, unless the transfer failed already.
+            if let Err(e) = written
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+                && result.is_ok()
+            {
+                let e = crate::output::stdout_error(e);
+                progress.suspend(|| report(&e));
+                result = Err(e);
+            }
         }
         results[i] = Some(result.map(|state| Outcome { facts, state }));
     };

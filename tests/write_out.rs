@@ -144,3 +144,24 @@ fn unknown_variables_are_usage_errors() {
         .assert()
         .code(2);
 }
+
+/// The `-w` line could not be written (a full disk): the script that asked
+/// for it gets 23, not 0; a reader that left is its own choice (0).
+#[test]
+fn a_write_out_line_that_cannot_be_written_is_23() {
+    let server = Server::bytes(response("200 OK", &[], b"hello"));
+    let dir = temp();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    fetch()
+        .args(["-s", &server.url("/x"), "-o"])
+        .arg(dir.path().join("out"))
+        .args(["-w", "%{http_code}\n"])
+        .stdout(full)
+        .assert()
+        .code(23)
+        .stderr(predicates::str::starts_with("fetch: stdout: "));
+    assert_eq!(std::fs::read(dir.path().join("out")).unwrap(), b"hello");
+}
