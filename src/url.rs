@@ -93,6 +93,8 @@ fn is_scheme_name(s: &str) -> bool {
 pub fn without_userinfo(input: &str) -> String {
     let (prefix, rest) = match input.split_once("://") {
         Some((scheme, rest)) if is_scheme_name(scheme) => (&input[..scheme.len() + 3], rest),
+        // `mailto:a@b`, `data:,x`: no authority, so no userinfo to hide.
+        _ if known_scheme(input).is_some_and(|s| !is_http(s)) => return input.to_owned(),
         _ => ("", input),
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -131,13 +133,17 @@ impl Target {
         }
         // A scheme is what comes before the first `://` when that is a scheme
         // name (RFC 3986 §3.1); `host/login?next=http://other/` is bare.
+        // Without `//`, `name:` is a scheme only when it is a well-known one
+        // (`file:/etc/passwd`, `mailto:a@b`, `data:,x`): `host:8080/x` and
+        // `user:pass@host` are bare.
         let scheme = input
             .split_once("://")
             .map(|(scheme, _)| scheme)
-            .filter(|s| is_scheme_name(s));
+            .filter(|s| is_scheme_name(s))
+            .or_else(|| known_scheme(input));
         let full = match scheme {
             Some(scheme) => {
-                if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+                if !is_http(scheme) {
                     return Err(Error::Scheme(scheme.to_owned()));
                 }
                 input.to_owned()
@@ -307,6 +313,41 @@ impl Target {
     }
 }
 
+/// Schemes recognised without `//` after them: the ones people paste from
+/// elsewhere. Any other `name:` before the host is a port or userinfo.
+const KNOWN_SCHEMES: [&str; 17] = [
+    "http",
+    "https",
+    "file",
+    "ftp",
+    "ftps",
+    "sftp",
+    "scp",
+    "ssh",
+    "data",
+    "mailto",
+    "javascript",
+    "about",
+    "blob",
+    "ws",
+    "wss",
+    "tel",
+    "urn",
+];
+
+/// The well-known scheme `input` starts with (`name:`), if any.
+fn known_scheme(input: &str) -> Option<&str> {
+    let (name, _) = input.split_once(':')?;
+    KNOWN_SCHEMES
+        .iter()
+        .any(|k| name.eq_ignore_ascii_case(k))
+        .then_some(name)
+}
+
+fn is_http(scheme: &str) -> bool {
+    scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+}
+
 /// Longest `-O` name, in bytes: NAME_MAX on Linux and most file systems
 /// (255) less the 10 of `.part.meta`, so that replacing and `-C` work too.
 pub const MAX_NAME_BYTES: usize = 255 - ".part.meta".len();
@@ -456,6 +497,16 @@ mod tests {
             assert_eq!(Target::parse(url).unwrap_err().exit_code(), 1, "{url}");
         }
         assert!(Target::parse("HTTPS://x/").is_ok());
+        // Without `//`: a well-known scheme is one; a port or userinfo is not.
+        for url in ["file:/etc/passwd", "mailto:a@b", "data:,x", "javascript:x"] {
+            assert_eq!(Target::parse(url).unwrap_err().exit_code(), 1, "{url}");
+            assert_eq!(without_userinfo(url), url);
+        }
+        let t = Target::parse("http:h:8080/x").unwrap();
+        assert_eq!(t.display(), "http://h:8080/x");
+        for bare in ["h:8080/x", "user:pw@h/x", "files:8/x"] {
+            assert!(Target::parse(bare).is_ok(), "{bare}");
+        }
     }
 
     #[test]
