@@ -294,7 +294,7 @@ pub struct Args {
     #[arg(short = 'O', long, help_heading = "Output")]
     remote_name: bool,
 
-    /// Directory for -O files (created if missing); implies -O
+    /// Directory for -O files and relative -o files (created if missing); implies -O
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath, help_heading = "Output")]
     output_dir: Option<PathBuf>,
 
@@ -817,7 +817,12 @@ impl Args {
             };
             let output = match self.output.get(i) {
                 Some(p) if names_stdout(p) => Output::Stdout,
-                Some(p) => Output::File(p.clone()),
+                // As with curl, --output-dir holds the -o files too (an
+                // absolute -o stays where it says).
+                Some(p) => match &self.output_dir {
+                    Some(dir) => Output::File(dir.join(p)),
+                    None => Output::File(p.clone()),
+                },
                 None if remote_names => {
                     let dir = self.output_dir.clone().unwrap_or_default();
                     Output::File(dir.join(url.remote_name()))
@@ -833,12 +838,6 @@ impl Args {
             _ => None,
         };
         check_outputs(&jobs, self.parallel, needs_file, self.write_out.is_some())?;
-        if let Some(dir) = &self.output_dir {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-                path: dir.clone(),
-                source,
-            })?;
-        }
         let mut config = Config::with_jobs(jobs);
         config.parallel = usize::from(self.parallel);
         if self.checksum.is_some() && config.jobs.len() > 1 {
@@ -907,7 +906,28 @@ impl Args {
             insecure: self.insecure,
         };
         config.proxies = proxies(self.proxy.as_deref())?;
+        // Last: a usage error anywhere above leaves no directory behind.
+        if let Some(dir) = &self.output_dir {
+            make_output_dir(dir)?;
+        }
         Ok(config)
+    }
+}
+
+/// `--output-dir DIR`, made with its parents if missing.
+fn make_output_dir(dir: &Path) -> Result<(), Error> {
+    let error = |source| Error::Write {
+        path: dir.to_owned(),
+        source,
+    };
+    match std::fs::create_dir_all(dir) {
+        Ok(()) => Ok(()),
+        // create_dir_all's "File exists" for a file in the way says little.
+        Err(_) if dir.exists() && !dir.is_dir() => Err(error(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory (--output-dir)",
+        ))),
+        Err(e) => Err(error(e)),
     }
 }
 

@@ -87,3 +87,43 @@ fn output_dir_is_created_and_implies_remote_names() {
         .success();
     assert_eq!(fs::read(target.join("file.bin")).unwrap(), b"in a dir");
 }
+
+/// As with curl, `--output-dir` holds `-o` files too; it is made only once the
+/// whole command line is known to be good; a file in its way is named so.
+#[test]
+fn output_dir_holds_o_files_and_is_made_only_for_a_good_command_line() {
+    let server = Server::body("in a dir");
+    let dir = temp();
+    let target = dir.path().join("dl");
+    fetch()
+        .args([
+            "-s",
+            &server.url("/file.bin"),
+            "-o",
+            "named.bin",
+            "--output-dir",
+        ])
+        .arg(&target)
+        .current_dir(dir.path())
+        .assert()
+        .success();
+    assert_eq!(fs::read(target.join("named.bin")).unwrap(), b"in a dir");
+    assert_eq!(names_in(dir.path()), ["dl"]);
+
+    let unmade = dir.path().join("unmade");
+    fetch()
+        .args(["-s", &server.url("/f"), "-w", "%{bogus}", "--output-dir"])
+        .arg(&unmade)
+        .assert()
+        .code(2);
+    assert!(!unmade.exists());
+
+    let file = dir.path().join("a-file");
+    fs::write(&file, "x").unwrap();
+    fetch()
+        .args(["-s", &server.url("/f"), "--output-dir"])
+        .arg(&file)
+        .assert()
+        .code(23)
+        .stderr(predicates::str::contains("not a directory (--output-dir)"));
+}
