@@ -20,8 +20,16 @@ pub enum Error {
     ProxyScheme(String),
 
     /// A redirect from https to http (exit 1).
-    #[error("refusing to follow a redirect from https to http: {0}")]
+    #[error(
+        "refusing to follow a redirect from https to http: {0} (--no-follow keeps the redirect)"
+    )]
     Downgrade(String),
+
+    /// A redirect to a scheme other than http/https (exit 1).
+    #[error(
+        "refusing to follow a redirect to {0}: only http and https (--no-follow keeps the redirect)"
+    )]
+    RedirectScheme(String),
 
     /// A URL that cannot be parsed or holds bytes a request line cannot carry (exit 3).
     #[error("malformed URL: {0}")]
@@ -130,7 +138,10 @@ impl Error {
     /// The process exit code for this error: curl's numbers (DESIGN §4).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Scheme(_) | Error::ProxyScheme(_) | Error::Downgrade(_) => 1,
+            Error::Scheme(_)
+            | Error::ProxyScheme(_)
+            | Error::Downgrade(_)
+            | Error::RedirectScheme(_) => 1,
             Error::Usage(_) => 2,
             Error::Url(_) => 3,
             Error::ProxyResolve { .. } => 5,

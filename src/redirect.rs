@@ -32,7 +32,13 @@ pub fn next_target(current: &Target, location: &[u8]) -> Result<Target, Error> {
             crate::escape::for_message(location)
         ))
     })?;
-    let next = current.keep_zone(Target::from_url(url)?.without_credentials());
+    let shown = crate::url::without_userinfo(url.as_str());
+    let shown = crate::escape::for_message(shown.as_bytes());
+    let next = Target::from_url(url).map_err(|e| match e {
+        Error::Scheme(_) => Error::RedirectScheme(shown),
+        e => e,
+    })?;
+    let next = current.keep_zone(next.without_credentials());
     if current.scheme() == Scheme::Https && next.scheme() == Scheme::Http {
         return Err(Error::Downgrade(next.display()));
     }

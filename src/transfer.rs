@@ -624,7 +624,7 @@ impl<'a> Transfer<'a> {
                     400.. if head.status != 416 => {}
                     _ => self.check_range_answer(&head, *from, validator, &mut dest.sink, trace)?,
                 }
-            } else if head.status == 206 {
+            } else if head.status == 206 && !self.asks_for_a_range() {
                 range::check_unasked_partial(&head)?;
             }
             dest.show_head(self.config, &head)?;
@@ -911,6 +911,10 @@ impl<'a> Transfer<'a> {
         )
         .map_err(|e| match (proxy, e) {
             (Some(_), Error::Resolve { host, why }) => Error::ProxyResolve { host, why },
+            (Some(_), Error::Connect { addr, source }) => Error::Connect {
+                addr: format!("proxy {addr}"),
+                source,
+            },
             (_, e) => e,
         })?;
         let Some(tls_config) = tls_config else {
@@ -1186,6 +1190,15 @@ impl<'a> Transfer<'a> {
                 self.start_over_hint()
             ))),
         }
+    }
+
+    /// Whether the user asked for part of the resource (`-H 'Range: ...'`):
+    /// then a 206 is the answer, whatever part it holds.
+    fn asks_for_a_range(&self) -> bool {
+        self.config
+            .headers
+            .iter()
+            .any(|(name, value)| name.eq_ignore_ascii_case("range") && !value.is_empty())
     }
 
     /// Throws away the body written so far, to write it again from its start.

@@ -95,10 +95,14 @@ pub fn connect(
         })
         .collect();
     if addrs.is_empty() {
-        let family = if ip == IpVersion::V6 { "IPv6" } else { "IPv4" };
+        let (family, flag) = if ip == IpVersion::V6 {
+            ("IPv6", "-6")
+        } else {
+            ("IPv4", "-4")
+        };
         return Err(Error::Resolve {
             host: host_name(host),
-            why: format!("no {family} address"),
+            why: format!("no {family} address ({flag} asks for {family} only)"),
         });
     }
     let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();

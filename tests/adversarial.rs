@@ -1141,25 +1141,25 @@ fn redirects() {
         fails(
             "redirect_to_file",
             1,
-            "unsupported scheme 'file'",
+            "a redirect to file:///etc/passwd: only http and https",
             steps(redirect("302 Found", "file:///etc/passwd")),
         ),
         fails(
             "redirect_to_ftp",
             1,
-            "unsupported scheme 'ftp'",
+            "a redirect to ftp://127.0.0.1/pub/file: only http",
             steps(redirect("302 Found", "ftp://127.0.0.1/pub/file")),
         ),
         fails(
             "redirect_to_data",
             1,
-            "unsupported scheme 'data'",
+            "a redirect to data:text/plain;base64,aGk=: only",
             steps(redirect("302 Found", "data:text/plain;base64,aGk=")),
         ),
         fails(
             "redirect_to_javascript",
             1,
-            "unsupported scheme 'javascript'",
+            "a redirect to javascript:alert(1): only http and https (--no-follow",
             steps(redirect("302 Found", "javascript:alert(1)")),
         ),
         fails(

@@ -174,7 +174,7 @@ fn non_http_targets_are_1() {
             .arg(dir.path().join("f"))
             .assert()
             .code(1)
-            .stderr(predicate::str::contains("unsupported scheme"));
+            .stderr(predicate::str::contains("refusing to follow a redirect to"));
         assert!(crate::support::names_in(dir.path()).is_empty());
     }
 }
