@@ -409,7 +409,8 @@ impl<'a> Transfer<'a> {
             // across URLs: a presigned URL that was renewed, a mirror).
             Some((_, r)) if r.is_dated() && r.url.as_ref().is_some_and(|url| *url != given) => {
                 trace.step(format_args!(
-                    "FILE.part was started from {}, with a date for a validator: starting over",
+                    "{}.part was started from {}, with a date for a validator: starting over",
+                    self.file_name(),
                     escape::for_message(r.url.as_deref().unwrap_or_default().as_bytes())
                 ));
                 sink.restart().map_err(|e| e.at(given))?;
@@ -418,7 +419,10 @@ impl<'a> Transfer<'a> {
             resume => resume,
         };
         if let Some((held, resume)) = resume {
-            trace.step(format_args!("Continuing FILE.part from byte {held}"));
+            trace.step(format_args!(
+                "Continuing {}.part from byte {held}",
+                self.file_name()
+            ));
             self.written = held;
             self.resume = Some(resume);
             // Checksums cover the whole file: the part an earlier run wrote
@@ -513,7 +517,7 @@ impl<'a> Transfer<'a> {
             metadata.is_ok_and(|m| m.is_file()) && !crate::output::part_path(&path).exists();
         if complete {
             trace.step(format_args!(
-                "{} is complete (no FILE.part): nothing to do",
+                "{0} is complete (no {0}.part): nothing to do",
                 path.display()
             ));
         }
@@ -588,23 +592,30 @@ impl<'a> Transfer<'a> {
                 }
             }
             if self.if_modified_since.is_some() && head.status == 304 {
-                trace.step("Not modified: FILE is up to date");
+                trace.step(format_args!(
+                    "Not modified: {} is up to date",
+                    self.file_name()
+                ));
                 keep(pool, route, conn, &head, true);
                 dest.show_head(self.config, &head)?;
                 self.verify_kept(trace)?;
                 return Ok((head, State::NotModified));
             }
             if self.is_not_newer(&head) {
-                trace.step(
-                    "The server ignored If-Modified-Since, and its copy is not newer than FILE: FILE is left as it is",
-                );
+                trace.step(format_args!(
+                    "The server ignored If-Modified-Since, and its copy is not newer than {0}: {0} is left as it is",
+                    self.file_name()
+                ));
                 dest.show_head(self.config, &head)?;
                 self.verify_kept(trace)?;
                 return Ok((head, State::NotModified));
             }
             if let Some((from, validator)) = &range {
                 if self.asked(*from, validator).is_already_whole(&head) {
-                    trace.step("The server says FILE.part already holds the whole body");
+                    trace.step(format_args!(
+                        "The server says {}.part already holds the whole body",
+                        self.file_name()
+                    ));
                     // Checked like a body that arrived: the hashes cover FILE.part.
                     self.verify(&[], &self.hashes, trace)
                         .inspect_err(|_| dest.sink.discard())?;
@@ -1240,11 +1251,21 @@ impl<'a> Transfer<'a> {
     }
 
     /// With -C, how to get out of a resume that cannot work.
-    fn start_over_hint(&self) -> &'static str {
-        if self.config.files.resume {
-            " (remove FILE.part, or drop -C, to start over)"
-        } else {
-            ""
+    fn start_over_hint(&self) -> String {
+        match (&self.job.output, self.config.files.resume) {
+            (Output::File(path), true) => format!(
+                " (remove {}, or drop -C, to start over)",
+                crate::output::part_path(&crate::output::resolve(path).0).display()
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// FILE as messages name it: the path the user gave.
+    fn file_name(&self) -> String {
+        match &self.job.output {
+            Output::File(path) => path.display().to_string(),
+            Output::Stdout => "stdout".into(),
         }
     }
 

@@ -253,8 +253,10 @@ fn continue_reports_an_inconsistent_answer_as_33() {
         .assert()
         .code(33)
         .stderr(
-            predicate::str::contains("cannot resume")
-                .and(predicate::str::contains("remove FILE.part")),
+            predicate::str::contains("cannot resume").and(predicate::str::contains(format!(
+                "(remove {}.part, or drop -C, to start over)",
+                file.display()
+            ))),
         );
     assert!(!file.exists());
 }
