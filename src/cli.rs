@@ -357,7 +357,8 @@ pub struct Args {
     /// Variables: %{http_code} %{size_download} %{time_total} %{url_effective}
     /// %{filename_effective} %{num_redirects} %{content_type} %{exitcode}
     /// %{errormsg} %{digest_sha256} and %{json} (one line of JSON with all of
-    /// them). Escapes: \n \t \r \\ and %% for a percent sign.
+    /// them). Escapes: \n \t \r \\ and %% for a percent sign. @FILE reads
+    /// FMT from FILE (@- from stdin), as with curl.
     #[arg(short = 'w', long, value_name = "FMT", help_heading = "Display")]
     write_out: Option<String>,
 
@@ -514,6 +515,27 @@ fn read_input_file(path: &Path) -> Result<Vec<String>, Error> {
         .map(|line| fetch::url::text_of(line).trim().to_owned())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect())
+}
+
+/// `-w FMT`, or with `@FILE` the contents of FILE (`@-`: stdin, unless
+/// `--input-file -` reads the URLs from there), as curl has it.
+fn write_out_template(arg: &str, stdin_taken: bool) -> Result<String, Error> {
+    let Some(path) = arg.strip_prefix('@') else {
+        return Ok(arg.to_owned());
+    };
+    let read = match path {
+        "-" if stdin_taken => {
+            return Err(Error::Usage(
+                "-w @- and --input-file - cannot both read stdin".into(),
+            ));
+        }
+        "-" => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map(|_| text)
+        }
+        _ => std::fs::read_to_string(path),
+    };
+    read.map_err(|e| Error::Usage(format!("-w @{path}: {}", fetch::error::plain(&e))))
 }
 
 /// Outputs that would collide: two URLs writing one file (any number may
@@ -852,7 +874,13 @@ impl Args {
         }
         config.checksum = self.checksum;
         config.compressed = self.compressed;
-        config.write_out = self.write_out.as_deref().map(WriteOut::parse).transpose()?;
+        config.write_out = match self.write_out.as_deref() {
+            Some(arg) => {
+                let stdin_taken = self.input_file.as_deref() == Some(Path::new("-"));
+                Some(WriteOut::parse(&write_out_template(arg, stdin_taken)?)?)
+            }
+            None => None,
+        };
         config.files = Files {
             resume: self.resume,
             newer: self.newer,

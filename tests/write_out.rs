@@ -165,3 +165,42 @@ fn a_write_out_line_that_cannot_be_written_is_23() {
         .stderr(predicates::str::starts_with("fetch: stdout: "));
     assert_eq!(std::fs::read(dir.path().join("out")).unwrap(), b"hello");
 }
+
+/// `-w @FILE` reads the template from FILE (`@-` from stdin), as with curl.
+#[test]
+fn the_template_can_come_from_a_file_or_stdin() {
+    let server = Server::bytes(response("200 OK", &[], b"hello"));
+    let dir = temp();
+    let template = dir.path().join("fmt");
+    std::fs::write(&template, "code %{http_code}\nsize %{size_download}\n").unwrap();
+    let out = dir.path().join("out");
+    fetch()
+        .args(["-s", &server.url("/x"), "-o"])
+        .arg(&out)
+        .arg("-w")
+        .arg(format!("@{}", template.display()))
+        .assert()
+        .success()
+        .stdout("code 200\nsize 5\n");
+    let mut cmd = fetch();
+    cmd.args(["-s", &server.url("/x"), "-o"])
+        .arg(&out)
+        .args(["-w", "@-"]);
+    assert_cmd::Command::from_std(cmd)
+        .write_stdin("from stdin %{http_code}")
+        .assert()
+        .success()
+        .stdout("from stdin 200");
+    fetch()
+        .args(["-s", &server.url("/x"), "-w", "@/nonexistent/fmt"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("-w @/nonexistent/fmt: "));
+    let mut cmd = fetch();
+    cmd.args(["-s", "--input-file", "-", "-w", "@-"]);
+    assert_cmd::Command::from_std(cmd)
+        .write_stdin(server.url("/x"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("cannot both read stdin"));
+}
