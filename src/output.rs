@@ -46,14 +46,33 @@ pub fn remove_partial_files() {
     std::mem::forget(creating);
 }
 
-/// `FILE` + `.part`, beside FILE.
+/// `FILE` + `.part`, beside FILE. When FILE's name is so long that
+/// `NAME.part.meta` would not fit in a file name (`NAME_MAX`), the name is
+/// cut and a hash of all of it keeps it apart from other long names with the
+/// same start: `NAME-START~1a2b3c4d.part`.
 pub fn part_path(file: &Path) -> PathBuf {
-    with_suffix(file, ".part")
+    use std::os::unix::ffi::OsStrExt;
+    const SUFFIXES: usize = ".part.meta".len();
+    let name = file.file_name().map_or(&[][..], |n| n.as_bytes());
+    if name.len() + SUFFIXES <= NAME_MAX {
+        return with_suffix(file, ".part");
+    }
+    let hash = name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let tag = format!("~{:08x}.part", (hash ^ (hash >> 32)) as u32);
+    let keep = NAME_MAX - SUFFIXES - (tag.len() - ".part".len());
+    let mut short = std::ffi::OsStr::from_bytes(&name[..keep]).to_owned();
+    short.push(tag);
+    file.with_file_name(short)
 }
+
+/// The longest file name, in bytes, that Linux file systems take.
+const NAME_MAX: usize = 255;
 
 /// `FILE.part.meta`: what `-C` needs to continue FILE.part safely.
 pub fn meta_path(file: &Path) -> PathBuf {
-    with_suffix(file, ".part.meta")
+    with_suffix(&part_path(file), ".meta")
 }
 
 fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
@@ -935,6 +954,26 @@ mod tests {
         sink.finish(&mut io::sink()).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"0123456789");
         assert!(!part_path(&dest).exists() && !meta_path(&dest).exists());
+    }
+
+    #[test]
+    fn a_long_name_gets_a_part_name_that_fits() {
+        let dir = Path::new("/d");
+        let short = dir.join("f.bin");
+        assert_eq!(part_path(&short), Path::new("/d/f.bin.part"));
+        assert_eq!(meta_path(&short), Path::new("/d/f.bin.part.meta"));
+        let long = |end: &str| dir.join(format!("{}{end}", "x".repeat(250)));
+        for file in [long("a"), long("b"), dir.join("y".repeat(245))] {
+            let meta = meta_path(&file);
+            assert!(meta.file_name().unwrap().len() <= 255, "{meta:?}");
+            assert_eq!(meta, with_suffix(&part_path(&file), ".meta"));
+            assert_eq!(part_path(&file).parent(), Some(dir));
+        }
+        assert_ne!(part_path(&long("a")), part_path(&long("b")));
+        assert_eq!(part_path(&long("a")), part_path(&long("a")));
+        // Exactly at the limit, the plain name.
+        let edge = dir.join("z".repeat(245));
+        assert_eq!(part_path(&edge), with_suffix(&edge, ".part"));
     }
 
     #[test]

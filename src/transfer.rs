@@ -409,8 +409,8 @@ impl<'a> Transfer<'a> {
             // across URLs: a presigned URL that was renewed, a mirror).
             Some((_, r)) if r.is_dated() && r.url.as_ref().is_some_and(|url| *url != given) => {
                 trace.step(format_args!(
-                    "{}.part was started from {}, with a date for a validator: starting over",
-                    self.file_name(),
+                    "{} was started from {}, with a date for a validator: starting over",
+                    self.part_name(),
                     escape::for_message(r.url.as_deref().unwrap_or_default().as_bytes())
                 ));
                 sink.restart().map_err(|e| e.at(given))?;
@@ -420,8 +420,8 @@ impl<'a> Transfer<'a> {
         };
         if let Some((held, resume)) = resume {
             trace.step(format_args!(
-                "Continuing {}.part from byte {held}",
-                self.file_name()
+                "Continuing {} from byte {held}",
+                self.part_name()
             ));
             self.written = held;
             self.resume = Some(resume);
@@ -513,12 +513,13 @@ impl<'a> Transfer<'a> {
             return false;
         }
         let (path, metadata) = crate::output::resolve(path);
-        let complete =
-            metadata.is_ok_and(|m| m.is_file()) && !crate::output::part_path(&path).exists();
+        let part = crate::output::part_path(&path);
+        let complete = metadata.is_ok_and(|m| m.is_file()) && !part.exists();
         if complete {
             trace.step(format_args!(
-                "{0} is complete (no {0}.part): nothing to do",
-                path.display()
+                "{} is complete (no {}): nothing to do",
+                path.display(),
+                part.display()
             ));
         }
         complete
@@ -613,8 +614,8 @@ impl<'a> Transfer<'a> {
             if let Some((from, validator)) = &range {
                 if self.asked(*from, validator).is_already_whole(&head) {
                     trace.step(format_args!(
-                        "The server says {}.part already holds the whole body",
-                        self.file_name()
+                        "The server says {} already holds the whole body",
+                        self.part_name()
                     ));
                     // Checked like a body that arrived: the hashes cover FILE.part.
                     self.verify(&[], &self.hashes, trace)
@@ -1252,12 +1253,20 @@ impl<'a> Transfer<'a> {
 
     /// With -C, how to get out of a resume that cannot work.
     fn start_over_hint(&self) -> String {
-        match (&self.job.output, self.config.files.resume) {
-            (Output::File(path), true) => format!(
-                " (remove {}, or drop -C, to start over)",
-                crate::output::part_path(&crate::output::resolve(path).0).display()
-            ),
-            _ => String::new(),
+        match self.config.files.resume {
+            true => format!(" (remove {}, or drop -C, to start over)", self.part_name()),
+            false => String::new(),
+        }
+    }
+
+    /// FILE.part as messages name it: beside the file FILE is (or links to).
+    fn part_name(&self) -> String {
+        match &self.job.output {
+            Output::File(path) => {
+                let (path, _) = crate::output::resolve(path);
+                crate::output::part_path(&path).display().to_string()
+            }
+            Output::Stdout => "stdout".into(),
         }
     }
 

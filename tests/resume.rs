@@ -562,3 +562,28 @@ fn checksum_checks_a_file_that_continue_or_newer_left_as_it_was() {
         assert_eq!(names_in(dir.path()), ["f"]);
     }
 }
+
+/// A FILE whose name is too long for `NAME.part.meta` (up to the 255 bytes a
+/// name may have) can still be replaced and continued: its part gets a
+/// shortened name of its own.
+#[test]
+fn a_file_with_a_255_byte_name_is_replaced_and_continued() {
+    let server = cut_once(Resource::new(body(), "v1"), 80_000);
+    let dir = temp();
+    let name = "n".repeat(255);
+    let file = dir.path().join(&name);
+    fetch_to(&["-C"], &server.url("/data.bin"), &file).code(56);
+    let left = names_in(dir.path());
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|n| n.contains(".part")), "{left:?}");
+    fetch_to(&["-C"], &server.url("/data.bin"), &file).success();
+    assert!(fs::read(&file).unwrap() == body());
+    assert_eq!(names_in(dir.path()), [name.as_str()]);
+    assert!(server.requests()[1].field("Range").is_some());
+
+    // Replacing it goes through the same shortened part.
+    fs::write(&file, "old").unwrap();
+    fetch_to(&[], &server.url("/data.bin"), &file).success();
+    assert!(fs::read(&file).unwrap() == body());
+    assert_eq!(names_in(dir.path()), [name.as_str()]);
+}
