@@ -4,7 +4,7 @@ use crate::support::server::{Server, Step, raw};
 use crate::support::{fetch, temp};
 use assert_cmd::prelude::*;
 use predicates::prelude::*;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// One line, `fetch: ` first, containing `text`.
@@ -84,15 +84,9 @@ fn no_address_of_the_asked_family_is_6() {
         .stderr(one_line_with("no IPv4 address"));
 }
 
-/// A loopback port with nothing listening on it.
-fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
 #[test]
 fn refused_connection_is_7() {
-    let addr = closed_port();
+    let (_reserved, addr) = crate::support::refusing_address();
     fetch()
         .arg(format!("http://{addr}/"))
         .assert()

@@ -83,11 +83,8 @@ fn success_replaces_the_old_file() {
 
 #[test]
 fn a_refused_connection_leaves_nothing() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_reserved, refusing) = crate::support::refusing_address();
+    let port = refusing.port();
     let dir = temp();
     fetch()
         .arg(format!("http://127.0.0.1:{port}/"))

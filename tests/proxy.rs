@@ -100,11 +100,8 @@ fn a_proxy_that_cannot_be_resolved_is_5_and_one_that_refuses_is_7() {
         .assert()
         .code(5)
         .stderr(predicate::str::contains("could not resolve proxy"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_reserved, refusing) = crate::support::refusing_address();
+    let port = refusing.port();
     fetch()
         .args([
             "--proxy",

@@ -317,11 +317,8 @@ fn empty_replies_and_refused_connections_are_retried() {
         .success()
         .stdout("second time");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_reserved, refusing) = crate::support::refusing_address();
+    let port = refusing.port();
     let out = fetch()
         .args(["-v", "--retry", "2"])
         .args(FAST)

@@ -37,6 +37,18 @@ fn without_machine_settings(mut cmd: Command) -> Command {
 }
 
 /// A fresh temporary directory, removed when dropped.
+/// A loopback address that refuses connections, reserved while the returned
+/// socket lives: bound but not listening, so no other test's server can take
+/// the port meanwhile (a listener bound and dropped frees it for anyone).
+pub fn refusing_address() -> (socket2::Socket, std::net::SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&any.into()).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    (socket, addr)
+}
+
 pub fn temp() -> tempfile::TempDir {
     tempfile::tempdir().expect("create a temporary directory")
 }
