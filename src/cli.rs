@@ -550,9 +550,9 @@ fn check_outputs(
 ) -> Result<(), Error> {
     let mut files = std::collections::HashSet::new();
     let mut to_stdout = 0;
-    // `./a`, `a` and `$PWD/a` are one file: compared as absolute paths without
-    // `.` components (the working directory read once, and only for a
-    // relative path).
+    // `./a`, `a`, `$PWD/a`, `d/../a` and `link-to-here/a` are one file:
+    // compared by where they lead (the working directory read once, and only
+    // for a relative path).
     let cwd = std::cell::OnceCell::new();
     let same_file = |path: &Path| -> PathBuf {
         let absolute = match path.is_absolute() {
@@ -561,10 +561,7 @@ fn check_outputs(
                 .get_or_init(|| std::env::current_dir().unwrap_or_default())
                 .join(path),
         };
-        absolute
-            .components()
-            .filter(|c| *c != std::path::Component::CurDir)
-            .collect()
+        where_it_leads(&absolute)
     };
     for job in jobs.iter().flatten() {
         match &job.output {
@@ -598,6 +595,34 @@ fn check_outputs(
         ));
     }
     Ok(())
+}
+
+/// The file an absolute `path` names: its longest part that exists with
+/// every symlink and `..` resolved (the whole path, when the file exists:
+/// a symlink to it leads to it), then the rest as written, `..` taking off
+/// the part before it.
+fn where_it_leads(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let parts: Vec<Component> = path.components().collect();
+    let (mut base, rest) = (1..=parts.len())
+        .rev()
+        .find_map(|n| {
+            let existing: PathBuf = parts[..n].iter().collect();
+            std::fs::canonicalize(existing)
+                .ok()
+                .map(|c| (c, &parts[n..]))
+        })
+        .unwrap_or_else(|| (PathBuf::from("/"), &parts[..]));
+    for part in rest {
+        match part {
+            Component::ParentDir => {
+                base.pop();
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+            Component::Normal(name) => base.push(name),
+        }
+    }
+    base
 }
 
 /// A proxy URL: `http://[user:pass@]host[:port]`, or a bare `host[:port]`.

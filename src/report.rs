@@ -10,7 +10,7 @@ use std::time::Duration;
 pub struct Report {
     /// The final status code; 0 when no response arrived.
     pub http_code: u16,
-    /// Body bytes written.
+    /// Body bytes this run wrote (not those a resumed FILE.part held).
     pub size_download: u64,
     pub time_total: Duration,
     /// The last URL asked for, without credentials.

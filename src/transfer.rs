@@ -322,6 +322,9 @@ struct Transfer<'a> {
     tls: Option<Arc<rustls::ClientConfig>>,
     /// Body bytes in the sink, across attempts.
     written: u64,
+    /// Of those, the bytes an earlier run left in FILE.part (`-C`): not
+    /// downloaded by this one.
+    resumed: u64,
     /// Set when the response that delivered `written` allows a range request.
     resume: Option<Resume>,
     /// The last response's Retry-After.
@@ -378,6 +381,7 @@ impl<'a> Transfer<'a> {
             redirects: 0,
             tls: None,
             written: 0,
+            resumed: 0,
             resume: None,
             retry_after: None,
             planned_wait: None,
@@ -424,6 +428,7 @@ impl<'a> Transfer<'a> {
                 self.part_name()
             ));
             self.written = held;
+            self.resumed = held;
             self.resume = Some(resume);
             // Checksums cover the whole file: the part an earlier run wrote
             // too, read back when the transfer runs (not where it is opened).
@@ -535,7 +540,7 @@ impl<'a> Transfer<'a> {
         };
         Facts {
             status,
-            bytes: self.written,
+            bytes: self.written.saturating_sub(self.resumed),
             url: self.url.display(),
             file: match &self.job.output {
                 Output::File(path) => Some(path.clone()),
@@ -1217,6 +1222,7 @@ impl<'a> Transfer<'a> {
     fn restart_body(&mut self, sink: &mut Sink) -> Result<(), Error> {
         sink.restart()?;
         self.written = 0;
+        self.resumed = 0;
         self.hashes.reset();
         self.bar.restart();
         Ok(())

@@ -374,15 +374,34 @@ fn colliding_outputs_are_usage_errors() {
         .stderr(predicate::str::contains(
             "-w lines would land inside the body",
         ));
-    // One file, spelt two ways.
+    // One file, spelt two ways: `.`, `..`, a symlinked directory, a symlink
+    // to the file; existing or not.
     let dir = temp();
-    fetch()
-        .current_dir(dir.path())
-        .args([&server.url("/x"), &server.url("/a"), "-o", "./a"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("two URLs would write"));
-    assert!(names_in(dir.path()).is_empty());
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    std::os::unix::fs::symlink("sub", dir.path().join("link")).unwrap();
+    for (first, second, existing) in [
+        ("./a", "a", None),
+        ("out", "sub/../out", None),
+        ("sub/f", "link/f", None),
+        ("sub/g", "link/g", Some("sub/g")),
+        ("sub/h", "alias", Some("sub/h")),
+    ] {
+        if let Some(file) = existing {
+            fs::write(dir.path().join(file), "old").unwrap();
+        }
+        if second == "alias" {
+            std::os::unix::fs::symlink("sub/h", dir.path().join("alias")).unwrap();
+        }
+        let before = names_in(dir.path());
+        fetch()
+            .current_dir(dir.path())
+            .args(["-j", "2", &server.url("/x"), &server.url("/a")])
+            .args(["-o", first, "-o", second])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("two URLs would write"));
+        assert_eq!(names_in(dir.path()), before, "{first} {second}");
+    }
 }
 
 #[test]

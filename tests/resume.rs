@@ -50,7 +50,15 @@ fn continue_picks_up_where_a_cut_download_stopped() {
         .len();
     assert!(held > 0 && held <= 80_000, "{held}");
 
-    fetch_to(&["-C"], &server.url("/data.bin"), &file).success();
+    // -w counts what this run downloaded: the rest, not what FILE.part held.
+    let rest = body().len() as u64 - held;
+    fetch_to(
+        &["-C", "-w", "%{size_download}"],
+        &server.url("/data.bin"),
+        &file,
+    )
+    .success()
+    .stdout(rest.to_string());
     assert!(fs::read(&file).unwrap() == body());
     assert_eq!(names_in(dir.path()), ["data.bin"]);
     let second = &server.requests()[1];
