@@ -4,7 +4,7 @@ use clap::Parser;
 use fetch::Error;
 use fetch::config::{
     BadUrl, Config, Display, Files, IpVersion, Job, Method, Network, Output, ProgressMode, Proxies,
-    Redirects, Retry, Tls,
+    Redirects, Retry, Tls, UnusableProxy,
 };
 use fetch::digest::Checksum;
 use fetch::report::WriteOut;
@@ -660,20 +660,25 @@ fn proxies(flag: Option<&str>) -> Result<Proxies, Error> {
                 .collect()
         })
         .unwrap_or_default();
-    let from_env = |names: &[&str]| -> Result<Option<Target>, Error> {
-        env_var(names)
-            .map(|(name, value)| parse_proxy(&value, &name))
-            .transpose()
+    // A variable fetch cannot use fails only the URLs it would carry (curl
+    // too); a --proxy given for this run is checked now.
+    let from_env = |names: &[&str]| {
+        env_var(names).map(|(name, value)| {
+            parse_proxy(&value, &name).map_err(|e| UnusableProxy {
+                why: e.to_string(),
+                exit_code: e.exit_code(),
+            })
+        })
     };
     let (http, https) = match flag {
         Some("") => (None, None),
         Some(url) => {
             let p = parse_proxy(url, "--proxy")?;
-            (Some(p.clone()), Some(p))
+            (Some(Ok(p.clone())), Some(Ok(p)))
         }
         None => (
-            from_env(&["http_proxy", "HTTP_PROXY"])?,
-            from_env(&["https_proxy", "HTTPS_PROXY"])?,
+            from_env(&["http_proxy", "HTTP_PROXY"]),
+            from_env(&["https_proxy", "HTTPS_PROXY"]),
         ),
     };
     Ok(Proxies {

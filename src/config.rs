@@ -102,11 +102,22 @@ pub struct Tls {
 #[derive(Debug, Clone, Default)]
 pub struct Proxies {
     /// For http:// URLs.
-    pub http: Option<Target>,
+    pub http: Option<Result<Target, UnusableProxy>>,
     /// For https:// URLs (through CONNECT).
-    pub https: Option<Target>,
+    pub https: Option<Result<Target, UnusableProxy>>,
     /// Hosts reached directly: names (matching as domain suffixes), addresses, or `*`.
     pub no_proxy: Vec<String>,
+}
+
+/// A proxy variable fetch cannot use (`https_proxy=socks5://...`, a malformed
+/// URL): only the transfers that would go through it fail, with this error;
+/// the others are not its business.
+#[derive(Debug, Clone)]
+pub struct UnusableProxy {
+    /// What is wrong with it, naming the variable and its value.
+    pub why: String,
+    /// The exit code of that failure: 1 for a scheme, 3 for a malformed URL.
+    pub exit_code: u8,
 }
 
 /// One URL and where its body goes.

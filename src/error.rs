@@ -19,6 +19,11 @@ pub enum Error {
     #[error("unsupported proxy scheme '{0}' (only http:// proxies)")]
     ProxyScheme(String),
 
+    /// A proxy variable that cannot be used, for a URL that would go through
+    /// it (exit 1 or 3).
+    #[error("{} (--proxy '' or no_proxy goes around it)", .0.why)]
+    UnusableProxy(crate::config::UnusableProxy),
+
     /// A redirect from https to http (exit 1).
     #[error(
         "refusing to follow a redirect from https to http: {0} (--no-follow keeps the redirect)"
@@ -161,6 +166,7 @@ impl Error {
             Error::Decode(_) => 61,
             Error::Checksum(_) => 110,
             Error::CaFile { .. } | Error::CertEnv { .. } => 77,
+            Error::UnusableProxy(p) => p.exit_code,
             Error::BrokenPipe => 0,
             Error::At { source, .. } => source.exit_code(),
         }

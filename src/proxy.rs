@@ -1,7 +1,7 @@
 //! Proxies: which one a URL goes through (`--proxy`, `http_proxy`, `https_proxy`,
 //! `no_proxy`), and the CONNECT tunnel for https (RFC 9110 §9.3.6).
 
-use crate::config::Proxies;
+use crate::config::{Proxies, UnusableProxy};
 use crate::error::Error;
 use crate::response::read_response_head;
 use crate::url::{Host, Scheme, Target};
@@ -9,16 +9,28 @@ use std::io::{BufReader, Read, Write};
 use std::net::IpAddr;
 
 /// The proxy `target` must go through, if any.
+/// (One that cannot be used counts as none here: [`check`] fails the
+/// transfer before anything goes out.)
 pub fn for_target<'a>(proxies: &'a Proxies, target: &Target) -> Option<&'a Target> {
-    let proxy = match target.scheme() {
+    setting(proxies, target)?.as_ref().ok()
+}
+
+/// Fails when `target` would go through a proxy that cannot be used. Checked
+/// before each URL of a chain is asked for.
+pub fn check(proxies: &Proxies, target: &Target) -> Result<(), Error> {
+    match setting(proxies, target) {
+        Some(Err(unusable)) => Err(Error::UnusableProxy(unusable.clone())),
+        _ => Ok(()),
+    }
+}
+
+/// The proxy setting for `target`'s scheme, unless `no_proxy` bypasses it.
+fn setting<'a>(proxies: &'a Proxies, target: &Target) -> Option<&'a Result<Target, UnusableProxy>> {
+    let setting = match target.scheme() {
         Scheme::Http => proxies.http.as_ref(),
         Scheme::Https => proxies.https.as_ref(),
     }?;
-    if bypasses(&proxies.no_proxy, &target.host()) {
-        None
-    } else {
-        Some(proxy)
-    }
+    (!bypasses(&proxies.no_proxy, &target.host())).then_some(setting)
 }
 
 /// `no_proxy` matching, as curl (7.86 and later) does it: `*` matches every
@@ -224,7 +236,7 @@ mod tests {
     #[test]
     fn scheme_picks_the_proxy() {
         let proxies = Proxies {
-            http: Some(Target::parse("http://p1:3128").unwrap()),
+            http: Some(Ok(Target::parse("http://p1:3128").unwrap())),
             https: None,
             no_proxy: list("direct.example"),
         };
@@ -234,6 +246,27 @@ mod tests {
         assert_eq!(for_target(&proxies, &http).unwrap().port(), 3128);
         assert!(for_target(&proxies, &https).is_none());
         assert!(for_target(&proxies, &direct).is_none());
+    }
+
+    #[test]
+    fn an_unusable_proxy_fails_only_what_would_go_through_it() {
+        let unusable = crate::config::UnusableProxy {
+            why: "https_proxy 'socks5://p': unsupported proxy scheme".into(),
+            exit_code: 1,
+        };
+        let proxies = Proxies {
+            http: None,
+            https: Some(Err(unusable)),
+            no_proxy: list("direct.example"),
+        };
+        let http = Target::parse("http://h/").unwrap();
+        let https = Target::parse("https://h/").unwrap();
+        let direct = Target::parse("https://direct.example/").unwrap();
+        assert!(check(&proxies, &http).is_ok() && check(&proxies, &direct).is_ok());
+        let e = check(&proxies, &https).unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().contains("socks5://p"), "{e}");
+        assert!(for_target(&proxies, &https).is_none());
     }
 
     #[test]

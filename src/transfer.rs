@@ -66,7 +66,9 @@ impl<'a> Pending<'a> {
             config.display.verbose,
             sinks.stderr_is_terminal,
         );
-        let opened = if transfer.already_complete(&mut trace) {
+        let opened = if let Err(e) = proxy::check(&config.proxies, &job.url) {
+            Err(e.at(job.url.display()))
+        } else if transfer.already_complete(&mut trace) {
             Ok(None)
         } else {
             transfer.open_output(&mut trace).map(Some)
@@ -1063,6 +1065,7 @@ impl<'a> Transfer<'a> {
                 "more than {max} redirects (--max-redirs {max})"
             )));
         }
+        proxy::check(&self.config.proxies, &next)?;
         trace.step(format_args!("Redirect {status} to {}", next.display()));
         if self.at_origin && !redirect::same_origin(&self.job.url, &next) {
             self.at_origin = false;

@@ -124,6 +124,47 @@ fn only_http_proxies_are_accepted() {
         .code(1);
 }
 
+/// A proxy variable fetch cannot use fails the URLs that would go through it,
+/// and only those (curl too): an http URL does not care about https_proxy,
+/// and no_proxy goes around it.
+#[test]
+fn an_unusable_proxy_variable_fails_only_the_urls_it_would_carry() {
+    let origin = Server::bytes(response("200 OK", &[], b"direct"));
+    for bad in ["socks5h://127.0.0.1:1080", "https://127.0.0.1:1080"] {
+        fetch()
+            .env("https_proxy", bad)
+            .arg(origin.url("/"))
+            .args(["-s", "-o", "-"])
+            .assert()
+            .success()
+            .stdout("direct");
+        fetch()
+            .env("https_proxy", bad)
+            .arg("https://origin.invalid/")
+            .assert()
+            .code(1)
+            .stderr(
+                predicate::str::contains(format!("https_proxy '{bad}'")).and(
+                    predicate::str::contains("(--proxy '' or no_proxy goes around it)"),
+                ),
+            );
+    }
+    // A redirect from http to https meets it too.
+    let redirecting = Server::bytes(response(
+        "302 Found",
+        &["Location: https://origin.invalid/"],
+        b"",
+    ));
+    fetch()
+        .env("https_proxy", "socks5://127.0.0.1:1080")
+        .arg(redirecting.url("/"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "https_proxy 'socks5://127.0.0.1:1080'",
+        ));
+}
+
 #[test]
 fn a_refused_tunnel_is_56() {
     let proxy = Server::bytes(response("403 Forbidden", &[], b"no tunnels here"));
