@@ -68,7 +68,7 @@ const EXIT_CODES: [(u8, &str); 24] = [
     ),
     (
         1,
-        "scheme other than http/https, or a redirect from https to http",
+        "scheme other than http/https (of a URL, a redirect or a proxy), or a redirect from https to http",
     ),
     (2, "usage error"),
     (3, "malformed URL"),
@@ -90,7 +90,10 @@ const EXIT_CODES: [(u8, &str); 24] = [
     (35, "the TLS handshake failed"),
     (47, "too many redirects (--max-redirs), or a redirect loop"),
     (52, "the server closed without sending anything"),
-    (56, "connection reset or failed; the proxy refused CONNECT"),
+    (
+        56,
+        "connection reset or failed; the proxy refused or dropped CONNECT",
+    ),
     (60, "the certificate is not trusted (--cacert, -k)"),
     (61, "a --compressed body cannot be decoded"),
     (

@@ -69,7 +69,7 @@ pub enum Error {
     ProxyRefused { status: u16, reason: String },
 
     /// The final status is >= 400 and `--no-fail` was not given (exit 22).
-    #[error("HTTP {status} {reason} (use --no-fail to keep the body)")]
+    #[error("HTTP {status} {reason} ({})", status_hint(*status))]
     Status { status: u16, reason: String },
 
     /// Writing the output failed (exit 23).
@@ -123,6 +123,16 @@ pub enum Error {
     #[error("the server closed the connection without sending a response")]
     EmptyReply,
 
+    /// The connection closed in the middle of the response head (exit 8, like
+    /// any head that is not one; retried like a cut body).
+    #[error("malformed response: the connection closed in the middle of the response head")]
+    HeadCut,
+
+    /// The proxy's answer to CONNECT never came whole: it closed, or sent
+    /// something that is not a response head (exit 56).
+    #[error("the proxy did not answer the tunnel request: {0} (--proxy, https_proxy)")]
+    ProxyTunnel(String),
+
     /// A reset or other failure of the connection after it was established (exit 56).
     #[error("{what}: {}", plain(source))]
     Network {
@@ -152,7 +162,7 @@ impl Error {
             Error::ProxyResolve { .. } => 5,
             Error::Resolve { .. } => 6,
             Error::Connect { .. } => 7,
-            Error::Malformed(_) => 8,
+            Error::Malformed(_) | Error::HeadCut => 8,
             Error::Truncated(_) => 18,
             Error::Status { .. } => 22,
             Error::Write { .. } => 23,
@@ -161,7 +171,7 @@ impl Error {
             Error::Tls(_) | Error::HandshakeCut(_) => 35,
             Error::Redirects(_) => 47,
             Error::EmptyReply => 52,
-            Error::Network { .. } | Error::ProxyRefused { .. } => 56,
+            Error::Network { .. } | Error::ProxyRefused { .. } | Error::ProxyTunnel(_) => 56,
             Error::Certificate(_) => 60,
             Error::Decode(_) => 61,
             Error::Checksum(_) => 110,
@@ -191,8 +201,12 @@ impl Error {
             | Error::Network { .. }
             | Error::Truncated(_)
             | Error::HandshakeCut(_)
-            | Error::EmptyReply => true,
-            Error::Status { status, .. } => is_transient_status(*status),
+            | Error::EmptyReply
+            | Error::HeadCut
+            | Error::ProxyTunnel(_) => true,
+            Error::Status { status, .. } | Error::ProxyRefused { status, .. } => {
+                is_transient_status(*status)
+            }
             Error::At { source, .. } => source.is_transient(),
             _ => false,
         }
@@ -240,6 +254,15 @@ impl Error {
 /// Statuses that mean "try again later" (RFC 9110 §15.5.9, §15.6; RFC 6585 §4).
 pub fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// What the user can do about a final status: keep the error's body, or for a
+/// forwarding proxy's 407, give it credentials.
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        407 => "the proxy wants credentials: --proxy http://user:pass@host:port, or in http_proxy",
+        _ => "use --no-fail to keep the body",
+    }
 }
 
 /// An `io::Error` without Rust's " (os error N)" suffix: users want the reason.

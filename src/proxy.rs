@@ -134,7 +134,14 @@ pub fn open_tunnel<S: Read + Write>(
     // One byte per read: a proxy's answer is small, and the bytes after it
     // belong to the TLS session.
     let mut reader = BufReader::with_capacity(1, socket);
-    let head = read_response_head(&mut reader, |h| trace_head("< ", &h.raw))?;
+    // What goes wrong in the proxy's answer is the proxy's, not the origin's.
+    let head =
+        read_response_head(&mut reader, |h| trace_head("< ", &h.raw)).map_err(|e| match e {
+            Error::EmptyReply => Error::ProxyTunnel("it closed the connection".into()),
+            Error::HeadCut => Error::ProxyTunnel("it closed the connection mid-answer".into()),
+            Error::Malformed(why) => Error::ProxyTunnel(why),
+            e => e,
+        })?;
     if !(200..300).contains(&head.status) {
         return Err(Error::ProxyRefused {
             status: head.status,

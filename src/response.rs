@@ -174,11 +174,7 @@ fn read_one_head<R: BufRead + ?Sized>(
                 )));
             }
             LineEnd::Eof if raw.is_empty() && first => return Err(Error::EmptyReply),
-            LineEnd::Eof => {
-                return Err(Error::Malformed(
-                    "the connection closed in the middle of the response head".into(),
-                ));
-            }
+            LineEnd::Eof => return Err(Error::HeadCut),
         }
         let line = &raw[start..];
         if start == 0 && !line.starts_with(b"HTTP/") {

@@ -729,7 +729,12 @@ impl<'a> Transfer<'a> {
                 ));
             }
             Some(Ok(answered)) => return Ok(answered),
-            Some(Err(e @ (Error::EmptyReply | Error::Network { .. } | Error::Truncated(_)))) => {
+            Some(Err(
+                e @ (Error::EmptyReply
+                | Error::HeadCut
+                | Error::Network { .. }
+                | Error::Truncated(_)),
+            )) => {
                 trace.step(format_args!(
                     "The kept connection failed ({e}): connecting again"
                 ));
@@ -1369,10 +1374,16 @@ fn last_modified(head: &Head) -> Option<SystemTime> {
 }
 
 /// Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+/// Only where RFC 9110 §10.2.3 gives it a meaning for a retry: a 503 or a
+/// 429 (on a 200 whose body is cut it says nothing about when to come back).
+/// A number too large for any clock is as good as the longest wait.
 fn retry_after(head: &Head) -> Option<Duration> {
+    if !matches!(head.status, 429 | 503) {
+        return None;
+    }
     let value = head.value("retry-after")?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(SystemTime::now()).unwrap_or_default())
@@ -1457,6 +1468,10 @@ mod tests {
         let h = head("HTTP/1.1 503 Busy\nRetry-After: Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         let h = head("HTTP/1.1 503 Busy\nRetry-After: soon");
+        assert_eq!(retry_after(&h), None);
+        let h = head("HTTP/1.1 429 Slow down\nRetry-After: 99999999999999999999999");
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(u64::MAX)));
+        let h = head("HTTP/1.1 200 OK\nRetry-After: 5");
         assert_eq!(retry_after(&h), None);
     }
 

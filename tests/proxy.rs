@@ -350,3 +350,40 @@ fn a_parallel_batch_through_a_real_tinyproxy() {
         );
     }
 }
+
+/// A proxy that closes instead of answering CONNECT, or cuts its answer, is
+/// the proxy's failure (56, naming it), not the origin's; like its 502, 503
+/// or 504, it is retried with --retry.
+#[test]
+fn a_proxy_that_drops_the_tunnel_request_is_56_and_retried() {
+    for (answer, says) in [
+        (vec![], "it closed the connection"),
+        (b"HTTP/1.1 200 Conn".to_vec(), "mid-answer"),
+        (
+            response("503 Service Unavailable", &[], b""),
+            "refused the tunnel: HTTP 503",
+        ),
+    ] {
+        let proxy = Server::bytes(answer);
+        fetch()
+            .args(["--retry", "1", "--retry-delay", "0.01"])
+            .args(["--proxy", &proxy.url(""), "https://origin.invalid/"])
+            .assert()
+            .code(56)
+            .stderr(predicate::str::contains(says).and(predicate::str::contains("--proxy")));
+        assert_eq!(proxy.requests().len(), 2, "{says}: retried once");
+    }
+}
+
+/// A forwarding proxy's 407 asks for proxy credentials, not for --no-fail.
+#[test]
+fn a_407_says_how_to_give_the_proxy_credentials() {
+    let proxy = Server::bytes(response("407 Proxy Authentication Required", &[], b""));
+    fetch()
+        .args(["--proxy", &proxy.url(""), "http://origin.invalid/"])
+        .assert()
+        .code(22)
+        .stderr(predicate::str::contains(
+            "the proxy wants credentials: --proxy http://user:pass@host:port",
+        ));
+}

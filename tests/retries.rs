@@ -525,3 +525,41 @@ fn no_fail_keeps_the_body_when_max_time_leaves_no_room_for_a_retry() {
     assert_eq!(fs::read(&file).unwrap(), b"body");
     assert_eq!(server.requests().len(), 1);
 }
+
+/// A head the server cut off with a close (8) is retried like a cut body; a
+/// Retry-After on a 200 whose body is then cut says nothing about when to
+/// come back (RFC 9110 §10.2.3: 503 and 429 only), so the backoff decides.
+#[test]
+fn a_cut_head_is_retried_and_retry_after_on_a_200_is_not_a_wait() {
+    let server = numbered(|n, _| match n {
+        0 => vec![Step::Send(b"HTTP/1.1 200 OK\r\nContent-Len".to_vec())],
+        _ => vec![Step::Send(response("200 OK", &[], b"whole head"))],
+    });
+    fetch()
+        .args(["--retry", "1"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .assert()
+        .success()
+        .stdout("whole head");
+
+    let server = numbered(|n, _| match n {
+        0 => vec![Step::Send(raw(
+            "HTTP/1.1 200 OK\nRetry-After: 3600\nContent-Length: 10\n\n",
+            b"12345",
+        ))],
+        _ => vec![Step::Send(response("200 OK", &[], b"1234567890"))],
+    });
+    let dir = crate::support::temp();
+    let file = dir.path().join("f");
+    fetch()
+        .args(["-v", "--retry", "1", "-m", "20"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("* Retry 1 of 1 in 0."));
+    assert_eq!(std::fs::read(&file).unwrap(), b"1234567890");
+}
