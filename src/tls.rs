@@ -209,10 +209,12 @@ fn cert_error(e: &rustls_native_certs::Error) -> String {
 
 /// Runs the handshake to completion before any request byte is sent, so that
 /// its failures get their own exit codes.
+/// `own_roots`: the roots are the user's `--cacert` (messages say so).
 pub fn handshake(
     mut socket: Socket,
     host: &Host,
     config: Arc<ClientConfig>,
+    own_roots: bool,
     trace: &mut dyn FnMut(String),
 ) -> Result<TlsStream, Error> {
     let name = match host {
@@ -224,7 +226,8 @@ pub fn handshake(
     let mut conn = ClientConnection::new(config, name).map_err(|e| Error::Tls(e.to_string()))?;
     socket.connect_step("the TLS handshake");
     while conn.is_handshaking() {
-        conn.complete_io(&mut socket).map_err(handshake_error)?;
+        conn.complete_io(&mut socket)
+            .map_err(|e| handshake_error(e, own_roots))?;
     }
     let version = conn
         .protocol_version()
@@ -242,9 +245,19 @@ pub fn handshake(
 /// handshake failing (35, or 60 for the certificate). Everything else is the
 /// connection failing under the handshake (a reset, a close): still 35, but
 /// transient, since the next connection may well complete.
-fn handshake_error(e: io::Error) -> Error {
+fn handshake_error(e: io::Error, own_roots: bool) -> Error {
     if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         return match tls {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+                if own_roots =>
+            {
+                Error::Certificate(
+                    "issued by an authority the --cacert file does not hold (it must hold \
+                     the CA that issued the server's certificate, not that certificate \
+                     itself; -k skips verification)"
+                        .into(),
+                )
+            }
             rustls::Error::InvalidCertificate(why) => Error::Certificate(describe_certificate(why)),
             rustls::Error::NoCertificatesPresented => {
                 Error::Certificate("the server presented no certificate".into())
@@ -451,14 +464,17 @@ mod tests {
             io::ErrorKind::UnexpectedEof,
             io::ErrorKind::BrokenPipe,
         ] {
-            let e = handshake_error(kind.into());
+            let e = handshake_error(kind.into(), false);
             assert_eq!(e.exit_code(), 35, "{kind:?}");
             assert!(e.is_transient(), "{kind:?}");
         }
-        let refused = handshake_error(io::Error::new(
-            io::ErrorKind::InvalidData,
-            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
-        ));
+        let refused = handshake_error(
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+            ),
+            false,
+        );
         assert_eq!(refused.exit_code(), 35);
         assert!(!refused.is_transient());
     }

@@ -957,9 +957,14 @@ impl<'a> Transfer<'a> {
                 &mut |prefix, head| trace.head(prefix, head),
             )?;
         }
-        let mut session = tls::handshake(socket, &self.url.host(), tls_config, &mut |line| {
-            trace.step(&line)
-        })?;
+        let own_roots = config.tls.ca_file.is_some();
+        let mut session = tls::handshake(
+            socket,
+            &self.url.host(),
+            tls_config,
+            own_roots,
+            &mut |line| trace.step(&line),
+        )?;
         session.sock.connected();
         Ok(Stream::Tls(Box::new(session)))
     }

@@ -95,6 +95,19 @@ fn an_unknown_issuer_is_60() {
         ));
     assert!(crate::support::names_in(dir.path()).is_empty());
     assert!(server.requests().is_empty());
+
+    // With --cacert, the message says that file lacks the issuer: here it
+    // holds the server's own certificate, a common mistake.
+    let (server, id) = tls_server(&["localhost"], hello());
+    fetch()
+        .arg(server.localhost_url("/"))
+        .arg("--cacert")
+        .arg(&id.cert_file)
+        .assert()
+        .code(60)
+        .stderr(predicate::str::contains(
+            "issued by an authority the --cacert file does not hold",
+        ));
 }
 
 #[test]
