@@ -38,7 +38,15 @@ pub fn client_config(
             .with_no_client_auth()
     } else {
         let roots = match &options.ca_file {
-            Some(path) => roots_from_file(path)?,
+            Some(path) => {
+                let roots = roots_from_file(path)?;
+                trace(format!(
+                    "Trusted roots: {} from --cacert {}",
+                    roots.len(),
+                    path.display()
+                ));
+                roots
+            }
             None => system_roots(trace)?,
         };
         builder.with_root_certificates(roots).with_no_client_auth()

@@ -26,7 +26,12 @@ fn trusted_with_cacert_by_name_and_by_address() {
         .assert()
         .success()
         .stdout("secure hello")
-        .stderr(predicate::str::contains("handshake done"));
+        .stderr(
+            predicate::str::contains("handshake done").and(predicate::str::contains(format!(
+                "* Trusted roots: 1 from --cacert {}",
+                id.ca_file.display()
+            ))),
+        );
     fetch()
         .args([&server.url("/"), "--cacert"])
         .arg(&id.ca_file)
