@@ -447,13 +447,13 @@ fn framing() {
         fails(
             "chunked_cut_before_the_trailers_end",
             18,
-            "before its last chunk",
+            "ended in its trailer section, after its last chunk",
             chunked(b"5\r\nhello\r\n0\r\n"),
         ),
         fails(
             "chunked_cut_inside_a_trailer",
             18,
-            "before its last chunk",
+            "ended in its trailer section, after its last chunk",
             chunked(b"5\r\nhello\r\n0\r\nX-Trailer: a\r\nX-Tra"),
         ),
         // No giant allocation for a giant declared chunk: the data streams.
@@ -1279,6 +1279,18 @@ fn statuses_checks_and_outputs() {
                 "200 OK",
                 &["Content-Encoding: gzip"],
                 b"this is not gzip at all",
+            )),
+        )
+        .args(&["--compressed"]),
+        // What follows the compressed stream would be content silently lost.
+        fails(
+            "compressed_stream_then_more_bytes",
+            61,
+            "data after the end of the compressed stream",
+            send(response(
+                "200 OK",
+                &["Content-Encoding: gzip"],
+                &[gzip(b"hello"), b"and more that is not gzip".to_vec()].concat(),
             )),
         )
         .args(&["--compressed"]),

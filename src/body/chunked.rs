@@ -146,7 +146,14 @@ impl<R: BufRead> Read for ChunkedReader<R> {
                     self.line.clear();
                     match read_line(&mut self.inner, &mut self.line, left)? {
                         LineEnd::Lf => {}
-                        LineEnd::Eof => return Err(self.truncated()),
+                        LineEnd::Eof => {
+                            return Err(Error::Truncated(format!(
+                                "the chunked body ended in its trailer section, after its \
+                                 last chunk ({} bytes), before the blank line that ends it",
+                                self.received
+                            ))
+                            .into_io());
+                        }
                         LineEnd::Limit => return Err(too_long()),
                     }
                     self.trailer_bytes += self.line.len();

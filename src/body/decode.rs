@@ -129,8 +129,10 @@ enum Stage<R: Read> {
     RawDeflate(DeflateDecoder<Input<R>>),
     // Boxed: the brotli state is far larger than any other stage.
     Brotli(Box<Decompressor<Input<R>>>),
-    /// The coded stream ended before the body did: the rest is read and
-    /// dropped, so the body's own framing is still checked to its end.
+    /// The coded stream ended before the body did: the rest is read, so the
+    /// body's own framing is still checked to its end, and may only be zero
+    /// padding. Anything else (a second zlib or brotli stream, garbage) would
+    /// be content silently lost: 61, as curl fails it too.
     Draining(Input<R>),
     Done,
     /// An error was returned: the output so far cannot be trusted to go on.
@@ -211,15 +213,14 @@ impl<R: Read> DecodingReader<R> {
                 // Concatenated members are one stream (RFC 1952 §2.2), as gzip(1)
                 // and zlib's gunzip read them.
                 [0x1f, 0x8b] => Stage::Gzip(GzDecoder::new(input)),
-                // Anything else is trailing garbage (zero padding, usually): gzip(1)
-                // and browsers ignore it, and so do we.
+                // Anything else must be zero padding (gzip(1) ignores it).
                 _ => Stage::Draining(input),
             },
             Stage::Zlib(d) => Stage::Draining(d.into_inner()),
             Stage::RawDeflate(d) => Stage::Draining(d.into_inner()),
             Stage::Brotli(d) => Stage::Draining(d.into_inner()),
             Stage::Draining(mut input) => {
-                input.drain()?;
+                input.drain_padding(self.coding)?;
                 Stage::Done
             }
             Stage::Done | Stage::Failed => stage,
@@ -338,11 +339,21 @@ impl<R: Read> Input<R> {
     }
 
     /// Reads the rest of the body and drops it.
-    fn drain(&mut self) -> io::Result<()> {
-        while !self.fill_buf()?.is_empty() {
-            self.consume(self.end - self.start);
+    fn drain_padding(&mut self, coding: Coding) -> io::Result<()> {
+        loop {
+            let rest = self.fill_buf()?;
+            let (len, zeros) = (rest.len(), rest.iter().all(|&b| b == 0));
+            if len == 0 {
+                return Ok(());
+            }
+            if !zeros {
+                return Err(Error::Decode(format!(
+                    "{coding}: data after the end of the compressed stream"
+                ))
+                .into_io());
+            }
+            self.consume(len);
         }
-        Ok(())
     }
 }
 
@@ -661,12 +672,12 @@ mod tests {
     }
 
     #[test]
-    fn trailing_bytes_are_read_to_the_bodys_end() {
+    fn zero_padding_is_read_to_the_bodys_end_and_anything_else_is_61() {
         let data = sample();
         for coding in [Coding::Gzip, Coding::Deflate, Coding::Brotli] {
             let coded = encode(&data, &[coding]);
-            let trailer = vec![b'x'; 3 * INPUT_BUFFER_SIZE];
-            let mut body = Pieces::from_pieces(vec![coded.clone(), vec![0; 4], trailer.clone()]);
+            let padding = vec![0; 3 * INPUT_BUFFER_SIZE];
+            let mut body = Pieces::from_pieces(vec![coded.clone(), vec![0; 4], padding.clone()]);
             let mut reader = decoder(&mut body, &[coding]);
             let mut out = vec![];
             reader.read_to_end(&mut out).unwrap();
@@ -675,11 +686,23 @@ mod tests {
             assert!(body.is_empty(), "{coding}");
             assert_eq!(body.ends, 1, "{coding}: the body saw its end once");
             // So a body cut short after the stream's end is still caught.
-            let cut = [coded, trailer].concat();
+            let cut = [coded.clone(), padding].concat();
             assert_eq!(
                 decode(CutBody(&cut), &[coding]).unwrap_err().exit_code(),
                 18
             );
+            // A second stream (but a gzip member: those are one stream), or
+            // garbage, after the first is content that would be lost.
+            let mut afters = vec![b"garbage".to_vec(), [&[0; 9][..], b"x"].concat()];
+            if coding != Coding::Gzip {
+                afters.push(coded.clone());
+            }
+            for after in afters {
+                let body = Pieces::from_pieces(vec![coded.clone(), after]);
+                let e = decode(body, &[coding]).unwrap_err();
+                assert_eq!(e.exit_code(), 61, "{coding}");
+                assert!(e.to_string().contains("data after the end"), "{e}");
+            }
         }
     }
 
