@@ -556,15 +556,25 @@ fn check_outputs(
     // `./a`, `a`, `$PWD/a`, `d/../a` and `link-to-here/a` are one file:
     // compared by where they lead (the working directory read once, and only
     // for a relative path).
+    // Each directory is resolved once (a batch's files share a few); the
+    // file itself costs one lstat, to see whether it is a symlink.
     let cwd = std::cell::OnceCell::new();
-    let same_file = |path: &Path| -> PathBuf {
+    let mut dirs: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
+    let mut same_file = |path: &Path| -> PathBuf {
         let absolute = match path.is_absolute() {
             true => path.to_owned(),
             false => cwd
                 .get_or_init(|| std::env::current_dir().unwrap_or_default())
                 .join(path),
         };
-        where_it_leads(&absolute)
+        let link = std::fs::symlink_metadata(&absolute).is_ok_and(|m| m.is_symlink());
+        match (absolute.parent(), absolute.file_name()) {
+            (Some(dir), Some(name)) if !link => dirs
+                .entry(dir.to_owned())
+                .or_insert_with(|| where_it_leads(dir))
+                .join(name),
+            _ => where_it_leads(&absolute),
+        }
     };
     for job in jobs.iter().flatten() {
         match &job.output {
