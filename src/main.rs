@@ -68,11 +68,17 @@ fn main() -> ExitCode {
 /// signals are blocked here, before any other thread starts (threads inherit
 /// the mask), and one thread waits for them: the cleanup runs on a normal
 /// thread, not in a signal handler. Called before any other thread exists.
+///
+/// A signal the process was started with ignored stays ignored: `nohup`
+/// ignores SIGHUP, a script's `trap '' TERM` SIGTERM, a shell's background
+/// job SIGINT. (Blocked, such a signal would be queued and waited for.)
 fn on_termination_signals() {
     use nix::sys::signal::{SigSet, Signal};
     let mut signals = SigSet::empty();
     for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        signals.add(signal);
+        if !is_ignored(signal) {
+            signals.add(signal);
+        }
     }
     if signals.thread_block().is_err() {
         return;
@@ -90,6 +96,16 @@ fn on_termination_signals() {
     if waiter.is_err() {
         let _ = signals.thread_unblock();
     }
+}
+
+/// Whether `signal` is ignored (SIG_IGN), as the parent may have left it.
+fn is_ignored(signal: nix::sys::signal::Signal) -> bool {
+    let mut current = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: with a null new action, sigaction(2) only writes the current
+    // one into `current`, which is valid memory for a `sigaction`.
+    let read = unsafe { libc::sigaction(signal as i32, std::ptr::null(), current.as_mut_ptr()) };
+    // SAFETY: zeroed is a valid `sigaction`, and a successful call filled it.
+    read == 0 && unsafe { current.assume_init() }.sa_sigaction == libc::SIG_IGN
 }
 
 /// A batch at `-j 256` holds a socket and a file per transfer, and idle kept

@@ -228,6 +228,49 @@ fn sigterm_and_sighup_remove_the_part_file_too() {
     }
 }
 
+/// A signal the process was started with ignored stays ignored: `nohup`
+/// (SIGHUP) and a script's `trap '' TERM` leave a download running.
+#[test]
+fn signals_ignored_by_the_parent_stay_ignored() {
+    for (wrapper, signal) in [
+        (&["nohup"][..], "-HUP"),
+        (
+            &["sh", "-c", "trap '' TERM; exec \"$0\" \"$@\""][..],
+            "-TERM",
+        ),
+    ] {
+        let gate = crate::support::server::Gate::new();
+        let server = Server::steps(vec![
+            Step::Send(raw("HTTP/1.1 200 OK\nContent-Length: 10\n\n", b"some ")),
+            Step::Signal,
+            Step::WaitFor(gate.clone()),
+            Step::Send(b"of it".to_vec()),
+        ]);
+        let dir = temp();
+        let file = dir.path().join("f.bin");
+        fs::write(&file, "old").unwrap();
+        let mut child = std::process::Command::new(wrapper[0])
+            .args(&wrapper[1..])
+            .arg(env!("CARGO_BIN_EXE_fetch"))
+            .args(["-s", &server.url("/"), "-o"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        server.reached();
+        let sent = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        gate.open();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{signal}: {status:?}");
+        assert_eq!(fs::read_to_string(&file).unwrap(), "some of it", "{signal}");
+    }
+}
+
 /// A new FILE is written into an anonymous file: nothing of it is visible
 /// until it is complete, and however the process ends, nothing is left. (On
 /// a file system without anonymous files, FILE.part, which a kill leaves.)
