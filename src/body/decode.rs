@@ -218,7 +218,23 @@ impl<R: Read> DecodingReader<R> {
             },
             Stage::Zlib(d) => Stage::Draining(d.into_inner()),
             Stage::RawDeflate(d) => Stage::Draining(d.into_inner()),
-            Stage::Brotli(d) => Stage::Draining(d.into_inner()),
+            // brotli holds input of its own, which into_inner drops: bytes
+            // after the stream that it already read are found by reading once
+            // more (it reports them as an error), and only then is the rest
+            // of the body looked at.
+            // Whether it sees padding depends on how far it read ahead, so
+            // after brotli the body must simply end.
+            Stage::Brotli(mut d) => match d.read(&mut [0; 1]) {
+                Ok(0) if d.into_inner().fill_buf()?.is_empty() => Stage::Done,
+                Err(e) if e.get_ref().is_some_and(|inner| inner.is::<Error>()) => return Err(e),
+                _ => {
+                    return Err(Error::Decode(format!(
+                        "{}: data after the end of the compressed stream",
+                        self.coding
+                    ))
+                    .into_io());
+                }
+            },
             Stage::Draining(mut input) => {
                 input.drain_padding(self.coding)?;
                 Stage::Done
@@ -676,8 +692,12 @@ mod tests {
         let data = sample();
         for coding in [Coding::Gzip, Coding::Deflate, Coding::Brotli] {
             let coded = encode(&data, &[coding]);
-            let padding = vec![0; 3 * INPUT_BUFFER_SIZE];
-            let mut body = Pieces::from_pieces(vec![coded.clone(), vec![0; 4], padding.clone()]);
+            // Not after brotli, which sees it or not as it reads ahead.
+            let padding = match coding {
+                Coding::Brotli => vec![],
+                _ => vec![0; 3 * INPUT_BUFFER_SIZE],
+            };
+            let mut body = Pieces::from_pieces(vec![coded.clone(), padding.clone()]);
             let mut reader = decoder(&mut body, &[coding]);
             let mut out = vec![];
             reader.read_to_end(&mut out).unwrap();
@@ -694,14 +714,23 @@ mod tests {
             // A second stream (but a gzip member: those are one stream), or
             // garbage, after the first is content that would be lost.
             let mut afters = vec![b"garbage".to_vec(), [&[0; 9][..], b"x"].concat()];
+            if coding == Coding::Brotli {
+                afters.push(vec![0; 4]);
+            }
             if coding != Coding::Gzip {
                 afters.push(coded.clone());
             }
             for after in afters {
-                let body = Pieces::from_pieces(vec![coded.clone(), after]);
-                let e = decode(body, &[coding]).unwrap_err();
-                assert_eq!(e.exit_code(), 61, "{coding}");
-                assert!(e.to_string().contains("data after the end"), "{e}");
+                // In a read of its own, and in the same read as the stream's
+                // end (brotli holds what it read ahead).
+                for body in [
+                    Pieces::from_pieces(vec![coded.clone(), after.clone()]),
+                    Pieces::from_pieces(vec![[coded.clone(), after].concat()]),
+                ] {
+                    let e = decode(body, &[coding]).unwrap_err();
+                    assert_eq!(e.exit_code(), 61, "{coding}");
+                    assert!(e.to_string().contains("data after the end"), "{e}");
+                }
             }
         }
     }
