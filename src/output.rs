@@ -61,7 +61,14 @@ pub fn part_path(file: &Path) -> PathBuf {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     let tag = format!("~{:08x}.part", (hash ^ (hash >> 32)) as u32);
-    let keep = NAME_MAX - SUFFIXES - (tag.len() - ".part".len());
+    let mut keep = NAME_MAX - SUFFIXES - (tag.len() - ".part".len());
+    // A UTF-8 name is cut between characters (some file systems take only
+    // UTF-8 names); any other is bytes.
+    if let Ok(text) = std::str::from_utf8(name) {
+        while !text.is_char_boundary(keep) {
+            keep -= 1;
+        }
+    }
     let mut short = std::ffi::OsStr::from_bytes(&name[..keep]).to_owned();
     short.push(tag);
     file.with_file_name(short)
@@ -974,6 +981,14 @@ mod tests {
         // Exactly at the limit, the plain name.
         let edge = dir.join("z".repeat(245));
         assert_eq!(part_path(&edge), with_suffix(&edge, ".part"));
+        // A UTF-8 name is cut between characters.
+        for pad in 0..3 {
+            let name = format!("{}{}", "a".repeat(pad), "é".repeat(124));
+            let part = part_path(&dir.join(&name));
+            let part = part.file_name().unwrap();
+            assert!(part.to_str().is_some(), "{part:?}");
+            assert!(part.len() + ".meta".len() <= 255);
+        }
     }
 
     #[test]
