@@ -93,7 +93,7 @@ fn is_scheme_name(s: &str) -> bool {
 pub fn without_userinfo(input: &str) -> String {
     let (prefix, rest) = match input.split_once("://") {
         Some((scheme, rest)) if is_scheme_name(scheme) => (&input[..scheme.len() + 3], rest),
-        // `mailto:a@b`, `data:,x`: no authority, so no userinfo to hide.
+        // `file:/x`, `data:,x` (no `@` before a `/`): no userinfo to hide.
         _ if known_scheme(input).is_some_and(|s| !is_http(s)) => return input.to_owned(),
         _ => ("", input),
     };
@@ -134,7 +134,7 @@ impl Target {
         // A scheme is what comes before the first `://` when that is a scheme
         // name (RFC 3986 §3.1); `host/login?next=http://other/` is bare.
         // Without `//`, `name:` is a scheme only when it is a well-known one
-        // (`file:/etc/passwd`, `mailto:a@b`, `data:,x`): `host:8080/x` and
+        // (`file:/etc/passwd`, `data:,x`): `host:8080/x` and
         // `user:pass@host` are bare.
         let scheme = input
             .split_once("://")
@@ -315,9 +315,8 @@ impl Target {
 
 /// Schemes recognised without `//` after them: the ones people paste from
 /// elsewhere. Any other `name:` before the host is a port or userinfo.
-const KNOWN_SCHEMES: [&str; 17] = [
-    "http",
-    "https",
+/// (http and https need their `//`: `http:8080` is the host `http`.)
+const KNOWN_SCHEMES: [&str; 15] = [
     "file",
     "ftp",
     "ftps",
@@ -335,13 +334,15 @@ const KNOWN_SCHEMES: [&str; 17] = [
     "urn",
 ];
 
-/// The well-known scheme `input` starts with (`name:`), if any.
+/// The well-known scheme `input` starts with (`name:`), if any. What follows
+/// the colon decides: a port (`ftp:2121/x`) or userinfo (`ftp:pass@host`)
+/// make it a bare host, as they always did.
 fn known_scheme(input: &str) -> Option<&str> {
-    let (name, _) = input.split_once(':')?;
-    KNOWN_SCHEMES
-        .iter()
-        .any(|k| name.eq_ignore_ascii_case(k))
-        .then_some(name)
+    let (name, rest) = input.split_once(':')?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let bare = rest.starts_with(|c: char| c.is_ascii_digit()) || authority.contains('@');
+    let known = KNOWN_SCHEMES.iter().any(|k| name.eq_ignore_ascii_case(k));
+    (known && !bare).then_some(name)
 }
 
 fn is_http(scheme: &str) -> bool {
@@ -498,15 +499,23 @@ mod tests {
         }
         assert!(Target::parse("HTTPS://x/").is_ok());
         // Without `//`: a well-known scheme is one; a port or userinfo is not.
-        for url in ["file:/etc/passwd", "mailto:a@b", "data:,x", "javascript:x"] {
+        for url in ["file:/etc/passwd", "data:,x", "javascript:x", "ftp:x/y"] {
             assert_eq!(Target::parse(url).unwrap_err().exit_code(), 1, "{url}");
             assert_eq!(without_userinfo(url), url);
         }
-        let t = Target::parse("http:h:8080/x").unwrap();
-        assert_eq!(t.display(), "http://h:8080/x");
-        for bare in ["h:8080/x", "user:pw@h/x", "files:8/x"] {
-            assert!(Target::parse(bare).is_ok(), "{bare}");
+        for (bare, authority) in [
+            ("h:8080/x", "h:8080"),
+            ("user:pw@h/x", "h:80"),
+            ("files:8/x", "files:8"),
+            ("http:8080", "http:8080"),
+            ("ftp:2121/x", "ftp:2121"),
+            ("ftp:s3cret@h/x", "h:80"),
+            ("ws:81", "ws:81"),
+        ] {
+            let t = Target::parse(bare).unwrap();
+            assert_eq!(t.authority(), authority, "{bare}");
         }
+        assert!(!without_userinfo("ftp:s3cret@h/x").contains("s3cret"));
     }
 
     #[test]
