@@ -469,7 +469,7 @@ impl<'a> Transfer<'a> {
                     }
                     return Ok(state);
                 }
-                Err(e) => match self.plan_retry(&e, retries_left, &mut dest.sink) {
+                Err(e) => match self.plan_retry(&e, retries_left, &mut dest.sink, trace) {
                     Some(wait) => {
                         retries_left -= 1;
                         let done = config.retry.count - retries_left;
@@ -1313,24 +1313,34 @@ impl<'a> Transfer<'a> {
     /// Decides whether and when to try again after `error` (None: give up).
     /// A body that was cut continues with a range request when the server
     /// allows it, else starts over if the output can be rewound.
+    /// `trace` hears why a failure that --retry would retry is not.
     fn plan_retry(
         &mut self,
         error: &Error,
         retries_left: u32,
         sink: &mut Sink,
+        trace: &mut Trace<'_>,
     ) -> Option<Duration> {
         if retries_left == 0 || !error.is_transient() {
             return None;
         }
         let start_over = self.written > 0 && self.resume.is_none();
         if start_over && !sink.can_restart() {
+            trace.step("No retry: the body cannot be continued, and what went to stdout cannot be taken back");
             return None;
         }
-        // A status is retried only as `attempt` decided, on seeing it.
+        // A status is retried only as `attempt` decided, on seeing it (and
+        // said why not, if it was not).
         let wait = match (self.planned_wait.take(), error.status()) {
             (Some(wait), _) => wait,
             (None, Some(_final)) => return None,
-            (None, None) => self.next_wait()?,
+            (None, None) => match self.next_wait() {
+                Some(wait) => wait,
+                None => {
+                    trace.step("No retry could start before --max-time");
+                    return None;
+                }
+            },
         };
         if start_over {
             self.restart_body(sink).ok()?;

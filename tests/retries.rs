@@ -563,3 +563,30 @@ fn a_cut_head_is_retried_and_retry_after_on_a_200_is_not_a_wait() {
         .stderr(predicate::str::contains("* Retry 1 of 1 in 0."));
     assert_eq!(std::fs::read(&file).unwrap(), b"1234567890");
 }
+
+/// When --retry would retry a failure but cannot, -v says why: no retry could
+/// start before --max-time, or a body on stdout that cannot be continued.
+#[test]
+fn verbose_says_why_a_failure_is_not_retried() {
+    let (_reserved, refusing) = crate::support::refusing_address();
+    fetch()
+        .args(["-v", "--retry", "1", "--retry-delay", "30", "-m", "5"])
+        .arg(format!("http://{refusing}/"))
+        .assert()
+        .code(7)
+        .stderr(predicate::str::contains(
+            "* No retry could start before --max-time",
+        ));
+
+    let server = Server::bytes(raw("HTTP/1.1 200 OK\nContent-Length: 10\n\n", b"12345"));
+    fetch()
+        .args(["-v", "--retry", "1"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .assert()
+        .code(18)
+        .stdout("12345")
+        .stderr(predicate::str::contains(
+            "* No retry: the body cannot be continued",
+        ));
+}
