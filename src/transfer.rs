@@ -665,7 +665,18 @@ impl<'a> Transfer<'a> {
                 self.written = bytes.len() as u64;
                 true
             } else {
-                self.deliver(&head, &mut conn, dest, trace)?
+                // A continued body's own framing counts only this response's
+                // bytes: the message says what there is in all.
+                let continued_from = (head.status == 206).then_some(range.as_ref()).flatten();
+                self.deliver(&head, &mut conn, dest, trace).map_err(|e| {
+                    match (e, continued_from) {
+                        (Error::Truncated(why), Some((from, _))) => Error::Truncated(format!(
+                            "{why}, continuing from byte {from}: {} bytes in all",
+                            self.written
+                        )),
+                        (e, _) => e,
+                    }
+                })?
             };
             self.set_remote_time(&head, &mut dest.sink)?;
             keep(pool, route, conn, &head, finished);

@@ -590,3 +590,32 @@ fn verbose_says_why_a_failure_is_not_retried() {
             "* No retry: the body cannot be continued",
         ));
 }
+
+/// A continued body cut again: the message counts what there is in all, not
+/// only the bytes of the last response.
+#[test]
+fn a_continued_body_cut_again_says_what_arrived_in_all() {
+    let server = numbered(|n, _| match n {
+        0 => vec![Step::Send(raw(
+            "HTTP/1.1 200 OK\nAccept-Ranges: bytes\nETag: \"v\"\nContent-Length: 100\n\n",
+            &[b'a'; 40],
+        ))],
+        _ => vec![Step::Send(raw(
+            "HTTP/1.1 206 Partial Content\nETag: \"v\"\nContent-Range: bytes 40-99/100\nContent-Length: 60\n\n",
+            &[b'a'; 20],
+        ))],
+    });
+    let dir = temp();
+    fetch()
+        .args(["--retry", "1"])
+        .args(FAST)
+        .arg(server.url("/"))
+        .arg("-o")
+        .arg(dir.path().join("f"))
+        .assert()
+        .code(18)
+        .stderr(predicate::str::contains(
+            "the body ended after 20 of 60 bytes (Content-Length), continuing from byte 40: 60 bytes in all",
+        ));
+    assert!(names_in(dir.path()).is_empty());
+}
