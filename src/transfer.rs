@@ -660,7 +660,13 @@ impl<'a> Transfer<'a> {
             dest.sink.remember(self.resume.as_ref())?;
 
             let finished = if self.config.method == Method::Head {
-                let bytes = dest.for_stdout(&head.raw).into_owned();
+                // The head is the content: escaped only where it is shown on
+                // a terminal, never in FILE (its bytes must not depend on
+                // where stdout goes).
+                let bytes = match dest.sink {
+                    Sink::Stdout => dest.for_stdout(&head.raw).into_owned(),
+                    _ => head.raw.clone(),
+                };
                 dest.sink.write(dest.stdout, &bytes)?;
                 self.written = bytes.len() as u64;
                 true

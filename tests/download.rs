@@ -352,6 +352,44 @@ fn printed_head_is_escaped_on_a_terminal() {
     );
 }
 
+/// A reason phrase reaches the terminal escaped too, as the fields do.
+#[test]
+fn printed_reason_phrase_is_escaped_on_a_terminal() {
+    let head = b"HTTP/1.1 200 O\xc2\x9b2JK\r\nContent-Length: 0\r\n\r\n";
+    let server = Server::bytes(&head[..]);
+    let dir = temp();
+    let out = crate::support::run_on_terminal(&[
+        server.url("/"),
+        "-o".into(),
+        dir.path().join("f").display().to_string(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("HTTP/1.1 200 O\\xc2\\x9b2JK"), "{shown:?}");
+    assert!(
+        !out.stdout.windows(2).any(|w| w == b"\xc2\x9b"),
+        "{shown:?}"
+    );
+}
+
+/// `-I -o FILE` makes the head the content of FILE: its bytes are the
+/// server's whether or not stdout is a terminal (escaping is for display).
+#[test]
+fn a_head_saved_with_head_is_verbatim_whatever_stdout_is() {
+    let head = b"HTTP/1.1 200 OK\r\nX-Evil: a\xc2\x9b2Jb\r\nContent-Length: 0\r\n\r\n";
+    let server = Server::bytes(&head[..]);
+    let dir = temp();
+    let file = dir.path().join("h");
+    let out = crate::support::run_on_terminal(&[
+        "-I".into(),
+        server.url("/"),
+        "-o".into(),
+        file.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(fs::read(&file).unwrap(), head);
+}
+
 #[test]
 fn huge_time_limits_mean_forever_not_a_crash() {
     let server = Server::body("patient");
