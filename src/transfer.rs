@@ -465,7 +465,7 @@ impl<'a> Transfer<'a> {
                 Ok((_, state)) => {
                     let Destination { sink, stdout, .. } = dest;
                     if state == State::Downloaded {
-                        sink.finish(stdout).map_err(|e| e.at(self.url.display()))?;
+                        sink.finish(stdout).map_err(|e| e.at(self.subject()))?;
                     }
                     return Ok(state);
                 }
@@ -484,9 +484,19 @@ impl<'a> Transfer<'a> {
                         ));
                         std::thread::sleep(wait);
                     }
-                    None => return Err(e.at(self.url.display())),
+                    None => return Err(e.at(self.subject())),
                 },
             }
+        }
+    }
+
+    /// What an error line names: the URL the user gave (in a batch, the one
+    /// line that tells which input failed), and where its redirects led.
+    fn subject(&self) -> String {
+        let given = self.job.url.display();
+        match self.redirects {
+            0 => given,
+            _ => format!("{given} (redirected to {})", self.url.display()),
         }
     }
 

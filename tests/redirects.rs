@@ -289,3 +289,18 @@ fn a_location_with_raw_8_bit_bytes_is_followed_percent_encoded() {
         .success()
         .stdout("latin-1 name");
 }
+
+/// An error at the end of a chain names the URL the user gave (in a batch,
+/// the line must tell which input failed) and where the redirects led.
+#[test]
+fn an_error_after_redirects_names_the_given_url_and_where_it_led() {
+    let server = Server::start(|req: &Recorded| match req.target() {
+        "/given" => redirect("302 Found", "/moved"),
+        _ => vec![Step::Send(response("404 Not Found", &[], b"gone"))],
+    });
+    let given = server.url("/given");
+    fetch().arg(&given).assert().code(22).stderr(format!(
+        "fetch: {given} (redirected to {}): HTTP 404 Not Found (use --no-fail to keep the body)\n",
+        server.url("/moved")
+    ));
+}
