@@ -206,8 +206,132 @@ pub fn parse() -> Result<Invocation, Error> {
                     false => text.to_string(),
                 }))
             }
+            clap::error::ErrorKind::UnknownArgument => {
+                let flag = e.get(clap::error::ContextKind::InvalidArg);
+                let known = match flag {
+                    Some(clap::error::ContextValue::String(flag)) => another_tools_flag(flag),
+                    _ => None,
+                };
+                Err(Error::Usage(match (flag, known) {
+                    (Some(flag), Some(hint)) => {
+                        format!("unexpected argument '{flag}' found ({hint}; fetch --help)")
+                    }
+                    _ => one_line(&e.render().to_string()),
+                }))
+            }
             _ => Err(Error::Usage(one_line(&e.render().to_string()))),
         })
+}
+
+/// Flags of curl and wget that fetch spells differently or does not need,
+/// and what to use instead. clap's own tip for them is a near spelling of
+/// some other flag (`--timeout` -> `--write-out`) or, for a short flag, a
+/// way to pass it as a URL: both lead a curl or wget user astray.
+const OTHER_TOOLS_FLAGS: &[(&[&str], &str)] = &[
+    (&["-x"], "curl's -x is --proxy URL"),
+    (
+        &["-f", "--fail", "--fail-with-body", "--fail-early"],
+        "fetch fails on an HTTP error status by default; --no-fail keeps the body",
+    ),
+    (&["-S", "--show-error"], "fetch always shows errors, -s too"),
+    (
+        &["-q", "--quiet", "--no-verbose"],
+        "use -s for no head, no progress bar and no summary",
+    ),
+    (
+        &["-n"],
+        "wget's -nv is -s here; for -nc, -C leaves a complete FILE alone",
+    ),
+    (&["-#", "--progress-bar"], "use --progress to force the bar"),
+    (
+        &["-c", "--continue-at"],
+        "use -C to continue FILE from FILE.part",
+    ),
+    (
+        &["--no-clobber", "--skip-existing"],
+        "-C leaves a complete FILE alone; -N replaces it only with a newer copy",
+    ),
+    (
+        &["-z", "--time-cond", "--timestamping"],
+        "use -N to download only a copy newer than FILE",
+    ),
+    (
+        &["-Z", "--parallel-max", "--parallel-immediate"],
+        "use -j N to run N transfers at once",
+    ),
+    (
+        &["-P", "--directory-prefix", "--create-dirs"],
+        "use --output-dir DIR",
+    ),
+    (&["--output-document"], "use -o FILE"),
+    (
+        &["--remote-name-all"],
+        "several URLs go to their -O names by default",
+    ),
+    (
+        &[
+            "-t",
+            "--tries",
+            "--retry-max-time",
+            "--retry-all-errors",
+            "--retry-connrefused",
+        ],
+        "use --retry N, and -m SECS to bound it",
+    ),
+    (
+        &["--timeout", "--dns-timeout"],
+        "use --connect-timeout, --read-timeout or -m SECS",
+    ),
+    (
+        &[
+            "-T",
+            "--upload-file",
+            "-d",
+            "--data",
+            "--data-binary",
+            "--data-raw",
+            "--post-data",
+            "--post-file",
+            "-F",
+            "--form",
+            "-X",
+            "--request",
+            "--method",
+        ],
+        "fetch only downloads: GET, or HEAD with -I",
+    ),
+    (&["-U"], "use -A UA"),
+    (&["-e", "--referer"], "use -H 'Referer: URL'"),
+    (
+        &["-b", "--cookie", "--load-cookies"],
+        "use -H 'Cookie: NAME=VALUE'",
+    ),
+    (
+        &["-D", "--dump-header", "--save-headers", "--server-response"],
+        "the head goes to stdout when the body goes to a file; -i puts it before a body on stdout, -v shows every head",
+    ),
+    (&["--no-check-certificate"], "use -k"),
+    (&["--ca-certificate", "--cacert-file"], "use --cacert FILE"),
+    (
+        &["--http-user", "--http-password", "--password"],
+        "use -u USER:PASS",
+    ),
+    (&["--max-redirect"], "use --max-redirs N"),
+    (&["--no-location"], "use --no-follow"),
+    (
+        &["--max-filesize"],
+        "fetch has no size limit; -m SECS limits the time",
+    ),
+];
+
+/// What a curl or wget user means by `flag` (given with or without a value
+/// after `=`), if [`OTHER_TOOLS_FLAGS`] knows it.
+fn another_tools_flag(flag: &str) -> Option<&'static str> {
+    let name = flag.split_once('=').map_or(flag, |(name, _)| name);
+    OTHER_TOOLS_FLAGS
+        .iter()
+        .find(|(flags, _)| flags.contains(&name))
+        .map(|(_, hint)| *hint)
 }
 
 /// clap's usage error (`error: ...`, tips, usage lines) as one line: the
@@ -245,6 +369,7 @@ fn generate_request(argv: &[std::ffi::OsString]) -> Option<Generate> {
     }
     let kind = match args.as_slice() {
         ["--generate", kind] => *kind,
+        ["--generate"] => "",
         [one] => one.strip_prefix("--generate=")?,
         other if other.iter().any(|a| a.starts_with("--generate")) => "",
         _ => return None,
@@ -1051,6 +1176,26 @@ mod tests {
                 "{huge}"
             );
         }
+    }
+
+    /// Every flag the table explains is one fetch does not have (else the
+    /// entry would never be reached), and each is found by its own name.
+    #[test]
+    fn other_tools_flags_are_unknown_here_and_explained() {
+        for (flags, hint) in OTHER_TOOLS_FLAGS {
+            for flag in *flags {
+                let e = command()
+                    .try_get_matches_from(["fetch", flag, "http://h/"])
+                    .unwrap_err();
+                assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{flag}");
+                assert_eq!(another_tools_flag(flag), Some(*hint));
+            }
+        }
+        assert_eq!(
+            another_tools_flag("--tries=3"),
+            another_tools_flag("--tries")
+        );
+        assert_eq!(another_tools_flag("--outptu"), None);
     }
 
     #[test]
