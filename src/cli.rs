@@ -800,19 +800,22 @@ fn proxies(flag: Option<&str>) -> Result<Proxies, Error> {
         .unwrap_or_default();
     // A variable fetch cannot use fails only the URLs it would carry (curl
     // too); a --proxy given for this run is checked now.
-    let from_env = |names: &[&str]| {
-        env_var(names).map(|(name, value)| {
-            parse_proxy(&value, &name).map_err(|e| UnusableProxy {
+    let from_env = |names: &[&str]| match env_var(names) {
+        None => (None, String::new()),
+        Some((name, value)) => {
+            let proxy = parse_proxy(&value, &name).map_err(|e| UnusableProxy {
                 why: e.to_string(),
                 exit_code: e.exit_code(),
-            })
-        })
+            });
+            (Some(proxy), name)
+        }
     };
-    let (http, https) = match flag {
-        Some("") => (None, None),
+    let ((http, http_from), (https, https_from)) = match flag {
+        Some("") => Default::default(),
         Some(url) => {
             let p = parse_proxy(url, "--proxy")?;
-            (Some(Ok(p.clone())), Some(Ok(p)))
+            let from = "--proxy".to_owned();
+            ((Some(Ok(p.clone())), from.clone()), (Some(Ok(p)), from))
         }
         None => (
             from_env(&["http_proxy", "HTTP_PROXY"]),
@@ -823,6 +826,8 @@ fn proxies(flag: Option<&str>) -> Result<Proxies, Error> {
         http,
         https,
         no_proxy,
+        http_from,
+        https_from,
     })
 }
 

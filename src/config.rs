@@ -107,6 +107,10 @@ pub struct Proxies {
     pub https: Option<Result<Target, UnusableProxy>>,
     /// Hosts reached directly: names (matching as domain suffixes), addresses, or `*`.
     pub no_proxy: Vec<String>,
+    /// Where `http` and `https` came from (`--proxy`, `http_proxy`, `HTTPS_PROXY`,
+    /// ...): a proxy that fails is named by it, so a user knows what to change.
+    pub http_from: String,
+    pub https_from: String,
 }
 
 /// A proxy variable fetch cannot use (`https_proxy=socks5://...`, a malformed

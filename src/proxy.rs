@@ -15,6 +15,19 @@ pub fn for_target<'a>(proxies: &'a Proxies, target: &Target) -> Option<&'a Targe
     setting(proxies, target)?.as_ref().ok()
 }
 
+/// Where the proxy for `target` was set, for a message about it: the flag, or
+/// the variable and how to go around it.
+pub fn named(proxies: &Proxies, target: &Target) -> String {
+    let from = match target.scheme() {
+        Scheme::Http => &proxies.http_from,
+        Scheme::Https => &proxies.https_from,
+    };
+    match from.as_str() {
+        "--proxy" => "--proxy".into(),
+        variable => format!("{variable}; --proxy '' or no_proxy goes around it"),
+    }
+}
+
 /// Fails when `target` would go through a proxy that cannot be used. Checked
 /// before each URL of a chain is asked for.
 pub fn check(proxies: &Proxies, target: &Target) -> Result<(), Error> {
@@ -246,6 +259,8 @@ mod tests {
             http: Some(Ok(Target::parse("http://p1:3128").unwrap())),
             https: None,
             no_proxy: list("direct.example"),
+            http_from: "http_proxy".into(),
+            ..Default::default()
         };
         let http = Target::parse("http://h/").unwrap();
         let https = Target::parse("https://h/").unwrap();
@@ -253,6 +268,15 @@ mod tests {
         assert_eq!(for_target(&proxies, &http).unwrap().port(), 3128);
         assert!(for_target(&proxies, &https).is_none());
         assert!(for_target(&proxies, &direct).is_none());
+        assert_eq!(
+            named(&proxies, &http),
+            "http_proxy; --proxy '' or no_proxy goes around it"
+        );
+        let flag = Proxies {
+            https_from: "--proxy".into(),
+            ..proxies
+        };
+        assert_eq!(named(&flag, &https), "--proxy");
     }
 
     #[test]
@@ -265,6 +289,7 @@ mod tests {
             http: None,
             https: Some(Err(unusable)),
             no_proxy: list("direct.example"),
+            ..Default::default()
         };
         let http = Target::parse("http://h/").unwrap();
         let https = Target::parse("https://h/").unwrap();

@@ -960,13 +960,19 @@ impl<'a> Transfer<'a> {
             &limits,
             &mut |line| trace.step(&line),
         )
-        .map_err(|e| match (proxy, e) {
-            (Some(_), Error::Resolve { host, why }) => Error::ProxyResolve { host, why },
-            (Some(_), Error::Connect { addr, source }) => Error::Connect {
-                addr: format!("proxy {addr}"),
-                source,
-            },
-            (_, e) => e,
+        .map_err(|e| {
+            let named = || proxy::named(&config.proxies, &self.url);
+            match (proxy, e) {
+                (Some(_), Error::Resolve { host, why }) => Error::ProxyResolve {
+                    host: format!("{host} ({})", named()),
+                    why,
+                },
+                (Some(_), Error::Connect { addr, source }) => Error::Connect {
+                    addr: format!("proxy {addr} ({})", named()),
+                    source,
+                },
+                (_, e) => e,
+            }
         })?;
         let Some(tls_config) = tls_config else {
             socket.connected();

@@ -160,6 +160,7 @@ fn everything_through_tinyproxy() {
     let body = data(2_500_000);
     nginx.put("via.bin", &body);
     assert!(download(&nginx.url("/via.bin"), &["--proxy", &proxy.url()]) == body);
+    proxy.assert_forwarded(&format!("GET {} HTTP/1.1", nginx.url("/via.bin")));
 
     let text_body = text(500_000);
     nginx.put("via.txt", &text_body);
@@ -169,6 +170,7 @@ fn everything_through_tinyproxy() {
             &["--proxy", &proxy.url(), "--compressed"]
         ) == text_body
     );
+    proxy.assert_forwarded(&format!("GET {} HTTP/1.1", nginx.url("/via.txt")));
 
     let id = identity(&["localhost"]);
     let Some(secure) = Nginx::start_tls("", &id.cert_file, &id.key_file) else {
@@ -182,6 +184,8 @@ fn everything_through_tinyproxy() {
             &["--proxy", &proxy.url(), "--cacert", &ca]
         ) == body
     );
+    let authority = secure.localhost_url("").replace("https://", "");
+    proxy.assert_forwarded(&format!("CONNECT {authority} HTTP/1.1"));
 
     let dir = temp();
     fs::write(dir.path().join("py.bin"), &body).unwrap();
@@ -189,4 +193,5 @@ fn everything_through_tinyproxy() {
         return;
     };
     assert!(download(&python.url("/py.bin"), &["--proxy", &proxy.url()]) == body);
+    proxy.assert_forwarded(&format!("GET {} HTTP/1.1", python.url("/py.bin")));
 }

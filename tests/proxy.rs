@@ -42,6 +42,61 @@ fn environment_variables_choose_the_proxy() {
             .stdout("env proxy");
         assert_eq!(proxy.request().target(), "http://origin.invalid/");
     }
+    // https URLs take https_proxy or HTTPS_PROXY, through CONNECT (this
+    // proxy refuses the tunnel: 56, after the request reached it).
+    for var in ["https_proxy", "HTTPS_PROXY"] {
+        let proxy = Server::bytes(response("403 Forbidden", &[], b""));
+        fetch()
+            .env(var, proxy.url(""))
+            .arg("https://origin.invalid/")
+            .assert()
+            .code(56);
+        assert_eq!(
+            proxy.request().request_line(),
+            "CONNECT origin.invalid:443 HTTP/1.1"
+        );
+    }
+    // NO_PROXY in upper case is honoured too.
+    let proxy = Server::body("wrong way");
+    let origin = Server::body("direct");
+    fetch()
+        .env("http_proxy", proxy.url(""))
+        .env("NO_PROXY", "127.0.0.1")
+        .arg(origin.url("/"))
+        .assert()
+        .success()
+        .stdout("direct");
+    assert!(proxy.requests().is_empty());
+}
+
+/// A proxy from the environment that fails is named by its variable, with
+/// the ways around it; one from --proxy by the flag.
+#[test]
+fn a_failing_proxy_names_where_it_was_set() {
+    let (_reserved, refusing) = crate::support::refusing_address();
+    let refusing = format!("http://127.0.0.1:{}", refusing.port());
+    fetch()
+        .env("http_proxy", &refusing)
+        .arg("http://origin.invalid/")
+        .assert()
+        .code(7)
+        .stderr(predicate::str::contains(
+            "(http_proxy; --proxy '' or no_proxy goes around it): Connection refused",
+        ));
+    fetch()
+        .args(["--proxy", &refusing, "http://origin.invalid/"])
+        .assert()
+        .code(7)
+        .stderr(predicate::str::contains("(--proxy): Connection refused"));
+    fetch()
+        .args(["-4"])
+        .env("HTTPS_PROXY", "http://[::1]:9")
+        .arg("https://origin.invalid/")
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "could not resolve proxy ::1 (HTTPS_PROXY; --proxy '' or no_proxy goes around it)",
+        ));
 }
 
 #[test]
@@ -236,6 +291,7 @@ fn http_through_a_real_tinyproxy() {
         .success();
     assert!(std::fs::read(&file).unwrap() == pattern(0, len));
     assert_eq!(origin.request().target(), "/via-tinyproxy");
+    tinyproxy.assert_forwarded(&format!("GET {} HTTP/1.1", origin.url("/via-tinyproxy")));
 }
 
 #[test]
@@ -269,6 +325,8 @@ fn https_through_a_real_tinyproxy_tunnel() {
         .stderr(predicate::str::contains("> CONNECT localhost:"));
     assert!(std::fs::read(&file).unwrap() == pattern(0, len));
     assert_eq!(origin.request().target(), "/tunnelled");
+    let authority = origin.localhost_url("").replace("https://", "");
+    tinyproxy.assert_forwarded(&format!("CONNECT {authority} HTTP/1.1"));
 }
 
 /// A plain and an https server (for `localhost`, signed by `id`'s CA) that
@@ -319,6 +377,17 @@ fn a_batch_through_a_real_tinyproxy() {
     }
     let tunnels: Vec<usize> = secure.requests().iter().map(|r| r.connection).collect();
     assert_eq!(tunnels, [0, 0, 0], "one tunnel for the three https URLs");
+    for name in ["p1", "p2"] {
+        tinyproxy.assert_forwarded(&format!("GET {} HTTP/1.1", plain.url(&format!("/{name}"))));
+    }
+    let authority = secure.localhost_url("").replace("https://", "");
+    let connects = tinyproxy
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("CONNECT "))
+        .count();
+    assert_eq!(connects, 1, "{:?}", tinyproxy.requests());
+    tinyproxy.assert_forwarded(&format!("CONNECT {authority} HTTP/1.1"));
 }
 
 /// The same through `-j`: requests sent ahead on kept connections to the proxy
@@ -348,7 +417,16 @@ fn a_parallel_batch_through_a_real_tinyproxy() {
             std::fs::read(dir.path().join(name)).unwrap(),
             name.as_bytes()
         );
+        if name.starts_with('p') {
+            tinyproxy.assert_forwarded(&format!("GET {} HTTP/1.1", plain.url(&format!("/{name}"))));
+        }
     }
+    assert!(
+        tinyproxy
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("CONNECT localhost:"))
+    );
 }
 
 /// A proxy that closes instead of answering CONNECT, or cuts its answer, is

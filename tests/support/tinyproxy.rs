@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 pub struct Tinyproxy {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// True when CI demands the real servers instead of skipping without them.
@@ -63,15 +63,34 @@ impl Tinyproxy {
             .stderr(Stdio::null())
             .spawn()
             .ok()?;
-        super::await_listening(&mut child, port).then_some(Tinyproxy {
-            child,
-            port,
-            _dir: dir,
-        })
+        super::await_listening(&mut child, port).then_some(Tinyproxy { child, port, dir })
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The request lines tinyproxy received, from its log (`LogLevel Info`
+    /// logs each before it forwards it): proof that a transfer went through
+    /// the proxy, which a byte-exact body alone is not.
+    pub fn requests(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| {
+                line.split_once("): ")
+                    .filter(|_| line.contains("Request ("))
+            })
+            .map(|(_, request)| request.to_owned())
+            .collect()
+    }
+
+    /// Panics unless tinyproxy received this request line.
+    pub fn assert_forwarded(&self, request_line: &str) {
+        let requests = self.requests();
+        assert!(
+            requests.iter().any(|r| r == request_line),
+            "tinyproxy did not get {request_line:?}; it got {requests:?}"
+        );
     }
 }
 
