@@ -32,8 +32,13 @@ pub fn next_target(current: &Target, location: &[u8]) -> Result<Target, Error> {
             crate::escape::for_message(location)
         ))
     })?;
-    let shown = crate::url::without_userinfo(url.as_str());
-    let shown = crate::escape::for_message(shown.as_bytes());
+    // Parsed already: the parser knows the userinfo (`mailto:a@b` has none).
+    let shown = {
+        let mut shown = url.clone();
+        let _ = shown.set_password(None);
+        let _ = shown.set_username("");
+        crate::escape::for_message(shown.as_str().as_bytes())
+    };
     let next = Target::from_url(url).map_err(|e| match e {
         Error::Scheme(_) => Error::RedirectScheme(shown),
         e => e,
@@ -107,6 +112,15 @@ mod tests {
                 1,
                 "{location}"
             );
+        }
+        // The message shows the target as the parser read it, without a
+        // password, and an address that has no userinfo whole.
+        for (location, shown) in [
+            ("mailto:a@b", "a redirect to mailto:a@b:"),
+            ("ftp://u:secret@h/x", "a redirect to ftp://h/x:"),
+        ] {
+            let e = next("http://h/", location).unwrap_err().to_string();
+            assert!(e.contains(shown) && !e.contains("secret"), "{e}");
         }
     }
 
