@@ -140,6 +140,39 @@ fn too_many_redirects_is_47() {
         .code(47);
 }
 
+/// The default is 10 (DESIGN §1): ten redirects are followed, the eleventh
+/// is 47; `-L` (curl's habit) changes nothing.
+#[test]
+fn ten_redirects_by_default_with_or_without_l() {
+    // /ten/N ends at /ten/10; /endless/N never ends.
+    let server = Server::start(|req: &Recorded| {
+        let (chain, n) = req.target()[1..].split_once('/').unwrap();
+        let n: u32 = n.parse().unwrap();
+        match (chain, n) {
+            ("ten", 10) => vec![Step::Send(response("200 OK", &[], b"arrived"))],
+            _ => redirect("302 Found", &format!("/{chain}/{}", n + 1)),
+        }
+    });
+    for flags in [&[][..], &["-L"]] {
+        let before = server.requests().len();
+        fetch()
+            .args(flags)
+            .arg(server.url("/ten/0"))
+            .assert()
+            .success()
+            .stdout("arrived");
+        assert_eq!(server.requests().len() - before, 11, "{flags:?}");
+        let before = server.requests().len();
+        fetch()
+            .args(flags)
+            .arg(server.url("/endless/0"))
+            .assert()
+            .code(47)
+            .stderr(predicate::str::contains("more than 10 redirects"));
+        assert_eq!(server.requests().len() - before, 11, "{flags:?}");
+    }
+}
+
 #[test]
 fn loops_are_47() {
     let server = Server::start(|req: &Recorded| match req.target() {

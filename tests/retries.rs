@@ -239,6 +239,33 @@ fn transient_statuses_are_retried_and_retry_after_is_honoured() {
     assert_eq!(server.requests().len(), 3);
 }
 
+/// Every status of the retry list (RFC 9110 §15.5.9, §15.6): each is asked
+/// again, and what follows is the answer.
+#[test]
+fn each_transient_status_is_retried() {
+    for status in [
+        "408 Request Timeout",
+        "429 Too Many Requests",
+        "500 Internal Server Error",
+        "502 Bad Gateway",
+        "503 Service Unavailable",
+        "504 Gateway Timeout",
+    ] {
+        let server = numbered(move |n, _| match n {
+            0 => vec![Step::Send(response(status, &[], b"not now"))],
+            _ => vec![Step::Send(response("200 OK", &[], b"now"))],
+        });
+        fetch()
+            .args(["--retry", "1"])
+            .args(FAST)
+            .arg(server.url("/"))
+            .assert()
+            .success()
+            .stdout("now");
+        assert_eq!(server.requests().len(), 2, "{status}");
+    }
+}
+
 #[test]
 fn retry_after_beyond_max_time_gives_up_at_once() {
     let server = Server::bytes(response(
