@@ -95,12 +95,21 @@ fn system_roots(trace: &mut dyn FnMut(String)) -> Result<RootCertStore, Error> {
 /// The system's store (as rustls-native-certs finds it), or the bundled
 /// Mozilla roots where the system has none: never empty.
 fn native_roots(trace: &mut dyn FnMut(String)) -> RootCertStore {
-    let mut roots = RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
-    let (added, _) = roots.add_parsable_certificates(found.certs);
     if let Some(e) = found.errors.first() {
         trace(format!("The system's certificate store: {e}"));
     }
+    or_bundled(found.certs, trace)
+}
+
+/// The system's certificates, or the bundled Mozilla roots where none of
+/// them can be used.
+fn or_bundled(
+    system: Vec<rustls::pki_types::CertificateDer<'static>>,
+    trace: &mut dyn FnMut(String),
+) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(system);
     if roots.is_empty() {
         trace("Trusted roots: Mozilla's, bundled (the system has none)".into());
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -500,11 +509,15 @@ mod tests {
         .map(|r| r.map(|roots| roots.len()))
     }
 
-    fn ca_pem() -> String {
+    fn ca_cert() -> rcgen::Certificate {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.self_signed(&key).unwrap().pem()
+        params.self_signed(&key).unwrap()
+    }
+
+    fn ca_pem() -> String {
+        ca_cert().pem()
     }
 
     #[test]
@@ -568,5 +581,24 @@ mod tests {
     fn system_roots_are_never_empty() {
         // Not through system_roots: it reads the machine's SSL_CERT_* first.
         assert!(!native_roots(&mut |_| {}).is_empty());
+    }
+
+    /// A system with no certificates, or none that parse, gets Mozilla's.
+    #[test]
+    fn a_system_without_roots_gets_the_bundled_ones() {
+        let garbage = rustls::pki_types::CertificateDer::from(b"not a certificate".to_vec());
+        for system in [vec![], vec![garbage]] {
+            let mut said = vec![];
+            let roots = or_bundled(system, &mut |line| said.push(line));
+            assert_eq!(roots.len(), webpki_roots::TLS_SERVER_ROOTS.len());
+            assert_eq!(
+                said,
+                ["Trusted roots: Mozilla's, bundled (the system has none)"]
+            );
+        }
+        let own = vec![ca_cert().der().clone()];
+        let mut said = vec![];
+        assert_eq!(or_bundled(own, &mut |line| said.push(line)).len(), 1);
+        assert_eq!(said, ["Trusted roots: 1 from the system's store"]);
     }
 }

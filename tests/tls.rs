@@ -17,6 +17,40 @@ fn hello() -> Vec<Step> {
     vec![Step::Send(response("200 OK", &[], b"secure hello"))]
 }
 
+/// TLS 1.2 servers are still everywhere: fetch speaks it too.
+#[test]
+fn tls_1_2_is_spoken() {
+    let id = identity(&["localhost"]);
+    let server = Server::start_tls(id.tls12_config(), |_| hello());
+    fetch()
+        .args(["-v", &server.localhost_url("/"), "--cacert"])
+        .arg(&id.ca_file)
+        .assert()
+        .success()
+        .stdout("secure hello")
+        .stderr(predicate::str::contains("* TLSv1_2 handshake done"));
+}
+
+/// SNI names the host, so a server with many sites presents the right
+/// certificate; an address names no host (RFC 6066 §3), so none is sent.
+#[test]
+fn sni_names_the_host() {
+    let id = identity(&["localhost", "127.0.0.1"]);
+    let server = Server::start_tls(id.sni_only_config("localhost"), |_| hello());
+    fetch()
+        .args([&server.localhost_url("/"), "--cacert"])
+        .arg(&id.ca_file)
+        .assert()
+        .success()
+        .stdout("secure hello");
+    // The control: without SNI this server has no certificate to present.
+    fetch()
+        .args([&server.url("/"), "--cacert"])
+        .arg(&id.ca_file)
+        .assert()
+        .code(35);
+}
+
 #[test]
 fn trusted_with_cacert_by_name_and_by_address() {
     let (server, id) = tls_server(&["localhost", "127.0.0.1"], hello());

@@ -15,6 +15,8 @@ pub struct Identity {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
     pub config: Arc<ServerConfig>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
     _dir: tempfile::TempDir,
 }
 
@@ -50,18 +52,55 @@ pub fn identity(names: &[&str]) -> Identity {
 
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
     let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone()];
-    let config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap();
+    let config = builder(rustls::DEFAULT_VERSIONS)
+        .with_single_cert(chain.clone(), key.clone_key())
+        .unwrap();
     Identity {
         ca_file,
         cert_file,
         key_file,
         config: Arc::new(config),
+        chain,
+        key,
         _dir: dir,
+    }
+}
+
+/// A server configuration (ring, no client certificates) for these versions.
+fn builder(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert> {
+    ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+}
+
+impl Identity {
+    /// The same identity on a server that speaks TLS 1.2 only.
+    pub fn tls12_config(&self) -> Arc<ServerConfig> {
+        let config = builder(&[&rustls::version::TLS12])
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .unwrap();
+        Arc::new(config)
+    }
+
+    /// The same identity on a server that presents it only to a client naming
+    /// `name` by SNI: any other handshake fails (the server has no certificate
+    /// for it).
+    pub fn sni_only_config(&self, name: &str) -> Arc<ServerConfig> {
+        let provider = rustls::crypto::ring::default_provider();
+        let signing = provider
+            .key_provider
+            .load_private_key(self.key.clone_key())
+            .unwrap();
+        let mut by_name = rustls::server::ResolvesServerCertUsingSni::new();
+        by_name
+            .add(
+                name,
+                rustls::sign::CertifiedKey::new(self.chain.clone(), signing),
+            )
+            .unwrap();
+        Arc::new(builder(rustls::DEFAULT_VERSIONS).with_cert_resolver(Arc::new(by_name)))
     }
 }
