@@ -609,10 +609,17 @@ impl<'a> Transfer<'a> {
                     }
                 }
             }
-            if self.if_modified_since.is_some() && head.status == 304 {
+            // A 304 says the client's copy is current, whoever made the
+            // request conditional (-N, or -H If-None-Match): it has no body
+            // to replace that copy with.
+            if head.status == 304 {
                 trace.step(format_args!(
-                    "Not modified: {} is up to date",
-                    self.file_name()
+                    "Not modified: {} is {}",
+                    self.file_name(),
+                    match self.if_modified_since {
+                        Some(_) => "up to date",
+                        None => "left as it is",
+                    }
                 ));
                 keep(pool, route, conn, &head, true);
                 dest.show_head(self.config, &head)?;

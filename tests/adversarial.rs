@@ -750,11 +750,15 @@ fn framing() {
                 b"hello",
             )),
         ),
-        saves(
-            "status_304_with_body_bytes_held_open",
-            "",
-            send_and_hold(raw("HTTP/1.1 304 Not Modified\n\n", b"a body nobody asked for")),
-        ),
+        // A 304 has no body to replace FILE with, asked with -N or not (and
+        // makes no FILE where there was none).
+        Case {
+            also_new: true,
+            ..keeps(
+                "status_304_with_body_bytes_held_open",
+                send_and_hold(raw("HTTP/1.1 304 Not Modified\n\n", b"a body nobody asked for")),
+            )
+        },
         saves(
             "head_response_with_body_bytes",
             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
@@ -829,6 +833,12 @@ fn heads() {
             8,
             "invalid byte in a header field value",
             send(&b"HTTP/1.1 200 OK\r\nX-A: b\0c\r\nContent-Length: 2\r\n\r\nok"[..]),
+        ),
+        fails(
+            "esc_in_a_value",
+            8,
+            "invalid byte in a header field value",
+            send(&b"HTTP/1.1 200 OK\r\nX-A: \x1b]0;pwned\x07\r\nContent-Length: 2\r\n\r\nok"[..]),
         ),
         fails(
             "whitespace_before_the_colon",
@@ -1137,6 +1147,23 @@ fn redirects() {
                 },
                 Step::Send(b"\r\nContent-Length: 0\r\n\r\n".to_vec()),
             ]),
+        ),
+        // CR/LF in a Location: raw, the head is malformed; percent-encoded,
+        // they stay encoded in the next request line and inject nothing.
+        fails(
+            "redirect_location_with_a_raw_cr",
+            8,
+            "malformed response",
+            send(&b"HTTP/1.1 302 Found\r\nLocation: /next\rX-Injected: yes\r\nContent-Length: 0\r\n\r\n"[..]),
+        ),
+        saves(
+            "redirect_location_with_encoded_crlf",
+            "clean",
+            script(|req| match (req.target(), req.field("X-Injected")) {
+                ("/", _) => redirect("302 Found", "/next%0d%0aX-Injected:%20yes%0d%0a"),
+                ("/next%0d%0aX-Injected:%20yes%0d%0a", None) => vec![Step::Send(ok(b"clean"))],
+                _ => vec![Step::Send(response("400 Bad Request", &[], b"injected"))],
+            }),
         ),
         fails(
             "redirect_to_file",

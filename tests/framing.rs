@@ -117,8 +117,35 @@ fn bodiless_statuses_ignore_their_fields() {
             .arg(&file)
             .assert()
             .success();
-        assert_eq!(fs::read(&file).unwrap(), b"", "{status}");
+        // A 204's body is empty; a 304 says the copy the client has is
+        // current (whoever made the request conditional): nothing replaces it.
+        match status {
+            "204 No Content" => assert_eq!(fs::read(&file).unwrap(), b""),
+            _ => assert!(!file.exists(), "{status}"),
+        }
     }
+}
+
+/// A 304 to a request made conditional with -H (not -N) leaves FILE as it was.
+#[test]
+fn a_304_leaves_the_file_whoever_asked() {
+    let server = Server::bytes(
+        "HTTP/1.1 304 Not Modified
+ETag: \"v1\"
+
+",
+    );
+    let dir = temp();
+    let file = dir.path().join("f");
+    fs::write(&file, "my copy").unwrap();
+    fetch()
+        .args(["-s", "-H", "If-None-Match: \"v1\"", &server.url("/"), "-o"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout("");
+    assert_eq!(fs::read(&file).unwrap(), b"my copy");
+    assert_eq!(server.request().field("If-None-Match"), Some("\"v1\""));
 }
 
 #[test]
