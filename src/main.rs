@@ -1,5 +1,11 @@
 //! The `fetch` binary: parse the command line, run the library, print at most one
 //! error line, exit with the code the error chose.
+//!
+//! The library forbids unsafe code (DESIGN §7). The binary denies it too, with
+//! two process-level exceptions, each allowed where it stands: reading a
+//! signal's disposition (`is_ignored`) and defining C's `pow` (`pow`).
+
+#![deny(unsafe_code)]
 
 mod cli;
 
@@ -99,6 +105,8 @@ fn on_termination_signals() {
 }
 
 /// Whether `signal` is ignored (SIG_IGN), as the parent may have left it.
+/// (nix has no call that only reads a disposition: its `sigaction` sets one.)
+#[allow(unsafe_code)]
 fn is_ignored(signal: nix::sys::signal::Signal) -> bool {
     let mut current = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
     // SAFETY: with a null new action, sigaction(2) only writes the current
@@ -140,6 +148,7 @@ fn fail(e: &fetch::Error) -> ExitCode {
 /// process: about 260 KiB of peak RSS, which the memory goal of BENCHMARKS.md
 /// (row 7, 4 MiB) cannot spare.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 pub extern "C" fn pow(x: f64, y: f64) -> f64 {
     libm::pow(x, y)
