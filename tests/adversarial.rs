@@ -9,7 +9,7 @@
 
 use crate::support::server::{Gate, Recorded, Server, Step, ok, raw, response};
 use crate::support::tls::identity;
-use crate::support::{fetch, names_in, temp};
+use crate::support::{MountRun, fetch, names_in, run_in_tmpfs, temp};
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
@@ -1505,6 +1505,96 @@ fn content_disposition_cannot_choose_the_path() {
         assert_eq!(names_in(dir.path()), ["inner"], "{how:?}: written outside");
         fs::remove_file(inner.join("report.txt")).unwrap();
     }
+}
+
+/// What a run in a tmpfs must have left: exit 23 with one line naming the
+/// cause, and the file system as before (FILE untouched, nothing beside it;
+/// nothing at all where there was no FILE).
+fn check_failed_write(name: &str, run: &MountRun, old: Option<&[u8]>, cause: &str) {
+    assert_eq!(run.code, Some(23), "{name}: {}", run.stderr);
+    assert!(
+        run.stderr.starts_with("fetch: ") && run.stderr.lines().count() == 1,
+        "{name}: {:?}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(cause), "{name}: {:?}", run.stderr);
+    match old {
+        Some(old) => {
+            assert_eq!(run.names, ["out"], "{name}");
+            assert_eq!(run.out.as_deref(), Some(old), "{name}");
+        }
+        None => assert!(run.names.is_empty(), "{name}: {:?}", run.names),
+    }
+}
+
+/// A full disk (a 64 KiB tmpfs, a 1 MiB body): 23, and neither FILE.part nor
+/// an anonymous file survives; on the zero-copy path (plain http to a file)
+/// and the copying one (chunked), over an old FILE and with none. (Where no
+/// mount namespace can be made, a_fifo_whose_reader_left_is_23 and
+/// /dev/full in the tables cover a write that fails.)
+#[test]
+fn a_full_disk_is_23_and_leaves_nothing() {
+    let len = 1 << 20;
+    let server = Server::start(move |req: &Recorded| match req.target() {
+        "/chunked" => vec![
+            Step::Send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n".to_vec()),
+            Step::Pattern { from: 0, len },
+            Step::Send(b"\r\n0\r\n\r\n".to_vec()),
+        ],
+        _ => vec![
+            Step::Send(format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes()),
+            Step::Pattern { from: 0, len },
+        ],
+    });
+    for path in ["/plain", "/chunked"] {
+        for old in [Some(OLD), None] {
+            let Some(run) = run_in_tmpfs("64k", old, false, &[server.url(path)]) else {
+                return;
+            };
+            let name = format!("{path}, old FILE: {}", old.is_some());
+            check_failed_write(&name, &run, old, "No space left on device");
+        }
+    }
+}
+
+/// A read-only file system: 23 before any request (the output is opened
+/// before connecting), FILE untouched. Where no mount namespace can be made,
+/// a directory without write permission stands in (for a user other than
+/// root, who may write anyway).
+#[test]
+fn a_read_only_output_is_23_before_any_request() {
+    let server = Server::body("new content");
+    for old in [Some(OLD), None] {
+        let name = format!("old FILE: {}", old.is_some());
+        match run_in_tmpfs("64k", old, true, &[server.url("/")]) {
+            Some(run) => check_failed_write(&name, &run, old, "Read-only file system"),
+            None => {
+                use std::os::unix::fs::PermissionsExt;
+                let dir = temp();
+                if let Some(old) = old {
+                    fs::write(dir.path().join("out"), old).unwrap();
+                }
+                fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o555)).unwrap();
+                if fs::write(dir.path().join("probe"), "").is_ok() {
+                    eprintln!("root writes to any directory: no read-only output to test");
+                    return;
+                }
+                let mut cmd = fetch();
+                cmd.arg(server.url("/"))
+                    .arg("-o")
+                    .arg(dir.path().join("out"));
+                let output = must(&name, run_bounded(cmd));
+                must(&name, check_run(&output, 23, "Permission denied"));
+                fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+                let want: &[&str] = if old.is_some() { &["out"] } else { &[] };
+                assert_eq!(names_in(dir.path()), want, "{name}");
+            }
+        }
+    }
+    assert!(
+        server.requests().is_empty(),
+        "the output failed after a request"
+    );
 }
 
 /// A FIFO as FILE is written directly; when its reader goes away before the

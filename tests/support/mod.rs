@@ -106,3 +106,83 @@ pub fn run_on_terminal(args: &[String]) -> std::process::Output {
         .output()
         .expect("run script(1) from util-linux")
 }
+
+/// What fetch did in a small file system of its own.
+pub struct MountRun {
+    pub code: Option<i32>,
+    pub stderr: String,
+    /// The names in the file system's root after the run, sorted.
+    pub names: Vec<String>,
+    /// What `out` held after the run, if it was there.
+    pub out: Option<Vec<u8>>,
+}
+
+/// How a private mount namespace is made here: `unshare -m` as root,
+/// `unshare -rm` (a user namespace) otherwise; `None` where neither works.
+fn mount_namespace() -> Option<&'static [&'static str]> {
+    static HOW: std::sync::OnceLock<Option<&'static [&'static str]>> = std::sync::OnceLock::new();
+    *HOW.get_or_init(|| {
+        let tries: [&'static [&'static str]; 2] = [&["-m"], &["-rm"]];
+        tries.into_iter().find(|flags| {
+            Command::new("unshare")
+                .args(*flags)
+                .args(["sh", "-c", "mount -t tmpfs -o size=4k tmpfs /mnt"])
+                .output()
+                .is_ok_and(|out| out.status.success())
+        })
+    })
+}
+
+/// Runs `fetch ARGS -o ROOT/out` in a tmpfs of `size` (`64k`) mounted in a
+/// private mount namespace, so it exists for this run alone: `old`, when
+/// given, is written to ROOT/out first, and with `read_only` the file system
+/// is then made read-only. `None` (with a note) where this machine cannot
+/// make mount namespaces.
+pub fn run_in_tmpfs(
+    size: &str,
+    old: Option<&[u8]>,
+    read_only: bool,
+    args: &[String],
+) -> Option<MountRun> {
+    let Some(how) = mount_namespace() else {
+        eprintln!("no mount namespace can be made here (unshare -m, unshare -rm)");
+        return None;
+    };
+    let root = temp();
+    let report = temp();
+    let old_file = report.path().join("old");
+    if let Some(old) = old {
+        std::fs::write(&old_file, old).unwrap();
+    }
+    let script = r#"
+        set -e
+        mount -t tmpfs -o "size=$SIZE" tmpfs "$ROOT"
+        if [ -e "$REPORT/old" ]; then cp "$REPORT/old" "$ROOT/out"; fi
+        if [ "$READ_ONLY" = 1 ]; then mount -o remount,ro "$ROOT"; fi
+        set +e
+        timeout 20 "$FETCH" "$@" -o "$ROOT/out" 2> "$REPORT/stderr"
+        echo $? > "$REPORT/code"
+        ls -A "$ROOT" > "$REPORT/names"
+        if [ -e "$ROOT/out" ]; then cp "$ROOT/out" "$REPORT/out"; fi
+    "#;
+    let status = without_machine_settings(Command::new("unshare"))
+        .args(how)
+        .args(["sh", "-c", script, "sh"])
+        .args(args)
+        .env("SIZE", size)
+        .env("ROOT", root.path())
+        .env("REPORT", report.path())
+        .env("READ_ONLY", if read_only { "1" } else { "0" })
+        .env("FETCH", env!("CARGO_BIN_EXE_fetch"))
+        .status()
+        .expect("run unshare");
+    assert!(status.success(), "the tmpfs script failed: {status}");
+    let read = |name: &str| std::fs::read(report.path().join(name)).ok();
+    let text = |name: &str| String::from_utf8_lossy(&read(name).unwrap_or_default()).into_owned();
+    Some(MountRun {
+        code: text("code").trim().parse().ok(),
+        stderr: text("stderr"),
+        names: text("names").lines().map(str::to_owned).collect(),
+        out: read("out"),
+    })
+}
