@@ -123,10 +123,12 @@ fn mount_namespace() -> Option<&'static [&'static str]> {
     static HOW: std::sync::OnceLock<Option<&'static [&'static str]>> = std::sync::OnceLock::new();
     *HOW.get_or_init(|| {
         let tries: [&'static [&'static str]; 2] = [&["-m"], &["-rm"]];
+        let dir = temp();
         tries.into_iter().find(|flags| {
             Command::new("unshare")
                 .args(*flags)
-                .args(["sh", "-c", "mount -t tmpfs -o size=4k tmpfs /mnt"])
+                .args(["sh", "-c", "mount -t tmpfs -o size=4k tmpfs \"$1\"", "sh"])
+                .arg(dir.path())
                 .output()
                 .is_ok_and(|out| out.status.success())
         })
