@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const HELLO_SHA256: &str = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
 const HELLO_SHA256_B64: &str = "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=";
+const HELLO_SHA512: &str = "309ecc489c12d6eb4cc40f50c902f2b4d0ed77ee511a7c7a9bcd3ca86d4cd86f989dd35bc5ff499670da34255b45b0cfd830e81f605dcf7dc5542e93ae9cd76f";
 const HELLO_SHA512_B64: &str =
     "MJ7MSJwS1utMxA9QyQLytNDtd+5RGnx6m808qG1M2G+YndNbxf9JlnDaNCVbRbDP2DDoH2Bdz33FVC6TrpzXbw==";
 
@@ -57,6 +58,30 @@ fn a_mismatched_checksum_is_110_and_leaves_no_file() {
         );
     assert_eq!(fs::read_to_string(&file).unwrap(), "old");
     assert_eq!(names_in(dir.path()), ["f"]);
+}
+
+/// sha512 as sha256: a match keeps the file, a mismatch leaves the old one.
+#[test]
+fn sha512_checksums_match_and_mismatch() {
+    let checksum = format!("sha512:{HELLO_SHA512}");
+    for (body, code) in [("hello world", 0), ("hello world, tampered", 110)] {
+        let server = Server::body(body);
+        let dir = temp();
+        let file = dir.path().join("f");
+        fs::write(&file, "old").unwrap();
+        fetch()
+            .args(["-s", "-v", &server.url("/"), "--checksum", &checksum, "-o"])
+            .arg(&file)
+            .assert()
+            .code(code)
+            .stderr(match code {
+                0 => predicate::str::contains("* sha512 verified (--checksum)"),
+                _ => predicate::str::contains(HELLO_SHA512),
+            });
+        let want = if code == 0 { body } else { "old" };
+        assert_eq!(fs::read_to_string(&file).unwrap(), want);
+        assert_eq!(names_in(dir.path()), ["f"]);
+    }
 }
 
 #[test]
