@@ -38,6 +38,8 @@ fn a_terminal_gets_a_bar_with_bytes_and_total() {
     ]);
     assert!(shown.contains("big.bin"), "{shown:?}");
     assert!(shown.contains("3.00 MiB/3.00 MiB"), "{shown:?}");
+    // A frame of the running bar: the bar, the rate, then the ETA.
+    assert!(shown.contains("B/s ETA "), "{shown:?}");
 
     let shown = on_terminal(&[server.url("/"), "-o".into(), file.display().to_string()]);
     assert!(shown.contains("3.00 MiB/3.00 MiB"), "{shown:?}");
@@ -136,6 +138,15 @@ fn unknown_length_shows_a_byte_count() {
         .success();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(stderr.contains("2.00 MiB"), "{stderr:?}");
+    // No total, no ETA: a spinner (a braille pattern), the bytes and the rate.
+    let spinner = stderr
+        .chars()
+        .any(|c| ('\u{2801}'..='\u{28ff}').contains(&c));
+    assert!(spinner, "{stderr:?}");
+    assert!(
+        stderr.contains("B/s") && !stderr.contains("ETA"),
+        "{stderr:?}"
+    );
 }
 
 /// With `-j`, a bar for each transfer, whichever thread runs it: the large
