@@ -6,6 +6,8 @@ use crate::support::{fetch, names_in, temp};
 use assert_cmd::prelude::*;
 use predicates::prelude::*;
 use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, SystemTime};
 
 fn data(len: usize, seed: u32) -> Vec<u8> {
@@ -25,21 +27,35 @@ fn etag(url: &str) -> String {
         .to_owned()
 }
 
-/// What an interrupted `fetch -C` leaves behind: the first `held` bytes and
-/// the validator they belong to.
-fn leave_part(file: &std::path::Path, body: &[u8], held: usize, validator: &str) {
-    let mut part = file.as_os_str().to_owned();
-    part.push(".part");
-    fs::write(&part, &body[..held]).unwrap();
-    part.push(".meta");
-    fs::write(
-        &part,
-        format!(
-            "fetch resume 1\nvalidator {validator}\ntotal {}\n",
-            body.len()
-        ),
-    )
-    .unwrap();
+/// A relay in front of `target` (nginx) on a free loopback port, for
+/// `connections` connections one after another: each request is passed on
+/// and its response passed back, the first cut after `cut_at` bytes (the
+/// network failing mid-body), the others whole. Gives the relay's address.
+fn cutting_relay(target: SocketAddr, cut_at: usize, connections: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for n in 0..connections {
+            let Ok((mut client, _)) = listener.accept() else {
+                return;
+            };
+            let mut server = TcpStream::connect(target).unwrap();
+            for s in [&client, &server] {
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            }
+            // The request: one head, no body (a GET).
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && client.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
+            server.write_all(&request).unwrap();
+            let limit = if n == 0 { cut_at as u64 } else { u64::MAX };
+            let _ = std::io::copy(&mut (&mut server).take(limit), &mut client);
+            // Dropped: both connections close, the first mid-body.
+        }
+    });
+    addr
 }
 
 #[test]
@@ -53,14 +69,38 @@ fn continue_against_nginx() {
     let dir = temp();
     let file = dir.path().join("big.bin");
 
-    leave_part(&file, &body, 1_234_567, &etag(&url));
+    // A download cut by the network: 18, and FILE.part with what arrived
+    // and its meta with nginx's ETag, kept for the next -C.
+    let nginx_addr: SocketAddr = url[7..].split('/').next().unwrap().parse().unwrap();
+    let relay = cutting_relay(nginx_addr, 1_234_567, 2);
+    let relayed = format!("http://{relay}/big.bin");
     fetch()
-        .args(["-v", "-s", "-C", &url, "-o"])
+        .args(["-s", "-C", &relayed, "-o"])
+        .arg(&file)
+        .assert()
+        .code(18);
+    let part = dir.path().join("big.bin.part");
+    let held = fs::read(&part).unwrap();
+    assert!(!held.is_empty() && held.len() < 1_234_567, "{}", held.len());
+    assert!(held[..] == body[..held.len()]);
+    let meta = fs::read_to_string(dir.path().join("big.bin.part.meta")).unwrap();
+    assert!(
+        meta.contains(&format!("validator {}", etag(&url))),
+        "{meta}"
+    );
+
+    // The next -C asks nginx for the rest, If-Range its ETag: a 206.
+    fetch()
+        .args(["-v", "-s", "-C", &relayed, "-o"])
         .arg(&file)
         .assert()
         .success()
         .stderr(
-            predicate::str::contains("> Range: bytes=1234567-")
+            predicate::str::contains(format!("> Range: bytes={}-", held.len()))
+                .and(predicate::str::contains(format!(
+                    "> If-Range: {}",
+                    etag(&url)
+                )))
                 .and(predicate::str::contains("< HTTP/1.1 206 Partial Content")),
         );
     assert!(fs::read(&file).unwrap() == body);
@@ -69,7 +109,12 @@ fn continue_against_nginx() {
     // The file changed on the server since the part was written: nginx's
     // If-Range check fails, the whole new version comes with a 200.
     let file2 = dir.path().join("changed.bin");
-    leave_part(&file2, &body, 1_000_000, &etag(&url));
+    let relay = cutting_relay(nginx_addr, 1_000_000, 1);
+    fetch()
+        .args(["-s", "-C", &format!("http://{relay}/big.bin"), "-o"])
+        .arg(&file2)
+        .assert()
+        .code(18);
     // nginx's ETag is its mtime and size in hex: another size is another ETag.
     let new_body = data(2_000_000, 13);
     nginx.put("big.bin", &new_body);
@@ -78,7 +123,10 @@ fn continue_against_nginx() {
         .arg(&file2)
         .assert()
         .success()
-        .stderr(predicate::str::contains("< HTTP/1.1 200 OK"));
+        .stderr(
+            predicate::str::contains("> If-Range: ")
+                .and(predicate::str::contains("< HTTP/1.1 200 OK")),
+        );
     assert!(fs::read(&file2).unwrap() == new_body);
 }
 
