@@ -984,7 +984,20 @@ impl Args {
             inputs.extend(read_input_file(file)?);
         }
         if inputs.is_empty() {
-            return Err(Error::Usage("no URL given".into()));
+            // Only an --input-file can leave the list empty (clap requires a
+            // URL without one): it is named, '-' as stdin.
+            return Err(Error::Usage(match self.input_file.as_deref() {
+                Some(path) => format!(
+                    "no URL given: --input-file {}{} holds none (one a line; blank lines and # comments are skipped)",
+                    path.display(),
+                    if path == Path::new("-") {
+                        " (stdin)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => "no URL given".into(),
+            }));
         }
         // On the command line, a URL '-' is curl's `-C -` habit; in a list it
         // is one bad URL among others.

@@ -51,6 +51,16 @@ fn usage_errors_are_2() {
         .args(["http://127.0.0.1/", "-A", "a\nb"])
         .assert()
         .code(2);
+    // A list with no URL in it names the list.
+    let mut list = fetch();
+    list.args(["--input-file", "-"]);
+    assert_cmd::Command::from_std(list)
+        .write_stdin("# only a comment\n\n")
+        .assert()
+        .code(2)
+        .stderr(one_line_with(
+            "no URL given: --input-file - (stdin) holds none",
+        ));
 }
 
 #[test]
