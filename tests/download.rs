@@ -332,44 +332,36 @@ fn printed_head_is_verbatim_in_a_pipe() {
         .stdout(head);
 }
 
+/// A C1 control (CSI) in a field or the reason phrase reaches the terminal
+/// escaped, never raw.
 #[test]
 fn printed_head_is_escaped_on_a_terminal() {
-    // `script` gives fetch a pseudo-terminal as stdout.
-    let head = b"HTTP/1.1 200 OK\r\nX-Evil: a\xc2\x9b2Jb\r\nContent-Length: 0\r\n\r\n";
-    let server = Server::bytes(&head[..]);
-    let dir = temp();
-    let out = crate::support::run_on_terminal(&[
-        server.url("/"),
-        "-o".into(),
-        dir.path().join("f").display().to_string(),
-    ]);
-    assert!(out.status.success(), "{out:?}");
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains("X-Evil: a\\xc2\\x9b2Jb"), "{shown:?}");
-    assert!(
-        !out.stdout.windows(2).any(|w| w == b"\xc2\x9b"),
-        "{shown:?}"
-    );
-}
-
-/// A reason phrase reaches the terminal escaped too, as the fields do.
-#[test]
-fn printed_reason_phrase_is_escaped_on_a_terminal() {
-    let head = b"HTTP/1.1 200 O\xc2\x9b2JK\r\nContent-Length: 0\r\n\r\n";
-    let server = Server::bytes(&head[..]);
-    let dir = temp();
-    let out = crate::support::run_on_terminal(&[
-        server.url("/"),
-        "-o".into(),
-        dir.path().join("f").display().to_string(),
-    ]);
-    assert!(out.status.success(), "{out:?}");
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains("HTTP/1.1 200 O\\xc2\\x9b2JK"), "{shown:?}");
-    assert!(
-        !out.stdout.windows(2).any(|w| w == b"\xc2\x9b"),
-        "{shown:?}"
-    );
+    for (head, shown_as) in [
+        (
+            &b"HTTP/1.1 200 OK\r\nX-Evil: a\xc2\x9b2Jb\r\nContent-Length: 0\r\n\r\n"[..],
+            "X-Evil: a\\xc2\\x9b2Jb",
+        ),
+        (
+            b"HTTP/1.1 200 O\xc2\x9b2JK\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 O\\xc2\\x9b2JK",
+        ),
+    ] {
+        // `script` gives fetch a pseudo-terminal as stdout.
+        let server = Server::bytes(head);
+        let dir = temp();
+        let out = crate::support::run_on_terminal(&[
+            server.url("/"),
+            "-o".into(),
+            dir.path().join("f").display().to_string(),
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(shown.contains(shown_as), "{shown:?}");
+        assert!(
+            !out.stdout.windows(2).any(|w| w == b"\xc2\x9b"),
+            "{shown:?}"
+        );
+    }
 }
 
 /// `-I -o FILE` makes the head the content of FILE: its bytes are the
